@@ -1,0 +1,160 @@
+"""Consolidation kernel: fold pending deltas into the hot layer.
+
+Pending deltas are columns (``p_kid``, ``p_type``, ``p_pol``, ``p_mag``,
+``p_ts``, ``p_voff``, ``p_vlen`` into ``pvals``). The entry table is the one
+described in :mod:`thermal`. Values are ``uint16`` views of SIGNAL buffers
+(one element per signal). The caller guarantees capacity for new rows
+(``nrows + len(p_kid)``) and values (see :func:`extra_value_need`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import kernel
+from .plasticity import apply_update_scalar
+from .thermal import FREE, free_row, sat_add_u64
+
+CREATE, UPDATE, DELETE, MERGE = 0, 1, 2, 3
+NS = 1_000_000_000
+
+
+@kernel
+def whole_seconds(delta_ns):
+    """Whole seconds of a signed ns interval, truncated toward zero (chrono's num_seconds)."""
+    if delta_ns >= 0:
+        return delta_ns // NS
+    return -((-delta_ns) // NS)
+
+
+@kernel
+def extra_value_need(p_kid, p_type, slot, vlen):
+    """Upper bound on value slots that fixed-semantics merges may copy from colder layers."""
+    need = 0
+    for i in range(p_kid.shape[0]):
+        if p_type[i] == MERGE:
+            k = p_kid[i]
+            if slot[k, 0] < 0:
+                for lay in range(1, 4):
+                    r = slot[k, lay]
+                    if r >= 0:
+                        need += vlen[r]
+                        break
+    return need
+
+
+@kernel
+def _alloc(nrows, free_stack, n_free):
+    if n_free > 0:
+        n_free -= 1
+        return free_stack[n_free], nrows, n_free
+    return nrows, nrows + 1, n_free
+
+
+@kernel
+def _write_value(r, src, src_off, n, vals, voff, vlen, vend):
+    """Store ``src[src_off:src_off+n]`` as row r's value: in place if it fits, else appended."""
+    if vlen[r] == n and n > 0:
+        o = voff[r]
+    else:
+        o = vend
+        vend += n
+    for j in range(n):
+        vals[o + j] = src[src_off + j]
+    voff[r] = o
+    vlen[r] = n
+    return vend
+
+
+@kernel
+def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
+                 policy, decay_mag, lr_mag, fixed,
+                 layer, kid, pol, mag, count, ts, voff, vlen, slot, vals,
+                 nrows, vend, free_stack, n_free, stats):
+    """Fold every pending delta, in order, into the hot layer.
+
+    Create/Update on an existing hot entry: strength by the rule (time
+    since its ``ts`` in whole seconds), value and ts replaced, count + 1;
+    else a new hot entry (count 1). Delete: frees the hot entry, or with
+    ``fixed`` every layer's. Merge on a hot entry: strength by the rule, value
+    kept, count + 1. Merge on a key with no hot entry: dropped, or with
+    ``fixed`` a new hot entry — keeping the value of the key's hottest colder
+    copy (strength by the rule from it) or, for an unknown key, the delta's.
+
+    ``stats`` gets ``[merged, created, deleted, updated]``.
+    Returns ``(nrows, vend, n_free)``.
+    """
+    for i in range(p_kid.shape[0]):
+        k = p_kid[i]
+        t = p_type[i]
+        h = slot[k, 0]
+        if t == CREATE or t == UPDATE:
+            if h >= 0:
+                dt = np.float64(whole_seconds(p_ts[i] - ts[h]))
+                pp, mm = apply_update_scalar(policy, decay_mag, lr_mag, pol[h], mag[h],
+                                             p_pol[i], p_mag[i], dt)
+                pol[h] = pp
+                mag[h] = mm
+                vend = _write_value(h, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
+                ts[h] = p_ts[i]
+                count[h] = sat_add_u64(count[h], 1)
+                stats[3] += 1
+            else:
+                r, nrows, n_free = _alloc(nrows, free_stack, n_free)
+                layer[r] = 0
+                kid[r] = k
+                pol[r] = p_pol[i]
+                mag[r] = p_mag[i]
+                count[r] = 1
+                ts[r] = p_ts[i]
+                vlen[r] = 0
+                vend = _write_value(r, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
+                slot[k, 0] = r
+                stats[1] += 1
+        elif t == DELETE:
+            if fixed:
+                for lay in range(4):
+                    r = slot[k, lay]
+                    if r >= 0:
+                        n_free = free_row(r, layer, kid, slot, free_stack, n_free)
+                        stats[2] += 1
+            elif h >= 0:
+                n_free = free_row(h, layer, kid, slot, free_stack, n_free)
+                stats[2] += 1
+        else:  # MERGE
+            if h >= 0:
+                dt = np.float64(whole_seconds(p_ts[i] - ts[h]))
+                pp, mm = apply_update_scalar(policy, decay_mag, lr_mag, pol[h], mag[h],
+                                             p_pol[i], p_mag[i], dt)
+                pol[h] = pp
+                mag[h] = mm
+                ts[h] = p_ts[i]
+                count[h] = sat_add_u64(count[h], 1)
+                stats[0] += 1
+            elif fixed:
+                c = -1
+                for lay in range(1, 4):
+                    if slot[k, lay] >= 0:
+                        c = slot[k, lay]
+                        break
+                r, nrows, n_free = _alloc(nrows, free_stack, n_free)
+                layer[r] = 0
+                kid[r] = k
+                ts[r] = p_ts[i]
+                vlen[r] = 0
+                if c >= 0:
+                    dt = np.float64(whole_seconds(p_ts[i] - ts[c]))
+                    pp, mm = apply_update_scalar(policy, decay_mag, lr_mag, pol[c], mag[c],
+                                                 p_pol[i], p_mag[i], dt)
+                    pol[r] = pp
+                    mag[r] = mm
+                    count[r] = sat_add_u64(count[c], 1)
+                    vend = _write_value(r, vals, voff[c], vlen[c], vals, voff, vlen, vend)
+                    stats[0] += 1
+                else:
+                    pol[r] = p_pol[i]
+                    mag[r] = p_mag[i]
+                    count[r] = 1
+                    vend = _write_value(r, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
+                    stats[1] += 1
+                slot[k, 0] = r
+    return nrows, vend, n_free

@@ -1,0 +1,221 @@
+"""The hash chain: every record links to the one before it by SHA-256.
+
+Three kinds of record share one chain: :class:`~thermogram.delta.Delta`,
+:class:`~thermogram.delta.DeltaBatch`, and :class:`OpRecord` (an operation
+such as ``consolidate`` or ``apply_decay`` with its arguments and time).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Dict, Iterator, List, Optional, Union
+
+from .canonical import encode_value, lp, opt_lp
+from .delta import Delta, DeltaBatch, DeltaType, _int_field
+from .errors import ChainError, ForkError, ValidationError
+
+__all__ = ["OpRecord", "Record", "HashChain"]
+
+_OP_TAG = b"thermogram:op:v1\x00"
+
+
+class OpRecord:
+    """An operation on the capsule, recorded so that replay can redo it.
+
+    Attributes
+    ----------
+    op : str
+        Operation name (``"consolidate"``, ``"apply_decay"``, ``"genesis"``...).
+    args : dict
+        Its arguments (plain values: ints, strs, lists, dicts, arrays).
+    timestamp : int
+        Clock reading (ns) when it ran; replay uses it as "now".
+    prev_hash, hash : str
+    """
+
+    kind = "op"
+    __slots__ = ("op", "args", "timestamp", "prev_hash", "_hash")
+
+    def __init__(self, op: str, args: Optional[Dict[str, Any]] = None, timestamp: int = 0,
+                 prev_hash: Optional[str] = None):
+        self.op = op
+        self.args = {} if args is None else args
+        self.timestamp = int(timestamp)
+        self.prev_hash = prev_hash
+        self._hash: Optional[str] = None
+
+    def canonical_bytes(self) -> bytes:
+        return b"".join((_OP_TAG, lp(str(self.op).encode()), _int_field(self.timestamp),
+                         lp(encode_value(self.args)),
+                         opt_lp(None if self.prev_hash is None else str(self.prev_hash).encode())))
+
+    def compute_hash(self) -> str:
+        try:
+            return hashlib.sha256(self.canonical_bytes()).hexdigest()
+        except TypeError:  # args tampered into something unencodable
+            return ""
+
+    @property
+    def hash(self) -> str:
+        if self._hash is None:
+            self._hash = self.compute_hash()
+        return self._hash
+
+    @hash.setter
+    def hash(self, value: str) -> None:
+        self._hash = value
+
+    def verify_hash(self) -> bool:
+        return self.hash == self.compute_hash()
+
+    def _link(self, prev_hash: Optional[str]) -> None:
+        self.prev_hash = prev_hash
+        self._hash = self.compute_hash()
+
+    def keys(self) -> List[str]:
+        return []
+
+    def deltas(self) -> Iterator[Delta]:
+        return iter(())
+
+    def copy(self) -> "OpRecord":
+        r = OpRecord(self.op, self.args, self.timestamp, self.prev_hash)
+        r._hash = self._hash
+        return r
+
+    def __repr__(self) -> str:
+        return f"OpRecord({self.op!r}, t={self.timestamp}, hash={self.hash[:12]}…)"
+
+
+Record = Union[Delta, DeltaBatch, OpRecord]
+
+
+class HashChain:
+    """An append-only list of records, each linked to its predecessor.
+
+    ``append`` links a record whose ``prev_hash`` is None to the head; a
+    record with an explicit ``prev_hash`` that is not the head is a fork
+    and raises :class:`ForkError`.
+    """
+
+    def __init__(self) -> None:
+        self.records: List[Record] = []
+        self.head_hash: Optional[str] = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __getitem__(self, i):
+        return self.records[i]
+
+    def check_link(self, record: Record) -> None:
+        """Raise :class:`ForkError` if ``record`` names a prev_hash other than the head."""
+        prev = record.prev_hash
+        if prev is None:
+            return
+        if self.head_hash is None:
+            raise ForkError(f"first record must not name a prev_hash (got {prev[:16]}…)",
+                            index=len(self.records))
+        if prev != self.head_hash:
+            raise ForkError(f"record links to {prev[:16]}… but the head is {self.head_hash[:16]}… "
+                            "(a fork: apply on top of the current head, or pass prev_hash=None)",
+                            index=len(self.records))
+
+    def append(self, record: Record) -> str:
+        """Link ``record`` to the head (checking for forks), hash it, append it.
+
+        Returns the new head hash.
+        """
+        if not isinstance(record, (Delta, DeltaBatch, OpRecord)):
+            raise ValidationError(f"not a chain record: {type(record).__name__}")
+        self.check_link(record)
+        record._link(self.head_hash)
+        self.records.append(record)
+        self.head_hash = record.hash
+        return self.head_hash
+
+    def append_verified(self, record: Record) -> str:
+        """Append a record that already carries its link and hash (replay, load);
+        raises :class:`ChainError` if either does not check out."""
+        i = len(self.records)
+        if record.prev_hash != self.head_hash:
+            raise ChainError(f"record {i} does not link to the previous record", index=i)
+        if record.hash != record.compute_hash():
+            raise ChainError(f"record {i} hash does not match its content", index=i)
+        self.records.append(record)
+        self.head_hash = record.hash
+        return self.head_hash
+
+    def first_invalid(self) -> Optional[int]:
+        """Index of the first record whose hash or link is wrong, or None."""
+        prev: Optional[str] = None
+        for i, r in enumerate(self.records):
+            if r.prev_hash != prev or r.hash != r.compute_hash():
+                return i
+            prev = r.hash
+        if self.head_hash != prev:
+            return len(self.records)
+        return None
+
+    def verify(self) -> bool:
+        """Check every hash and link; raise :class:`ChainError` (with ``.index``)
+        at the first bad record, else return True."""
+        prev: Optional[str] = None
+        for i, r in enumerate(self.records):
+            if r.prev_hash != prev:
+                raise ChainError(f"record {i} does not link to the previous record", index=i)
+            if r.hash != r.compute_hash():
+                raise ChainError(f"record {i} hash does not match its content (tampered)", index=i)
+            prev = r.hash
+        if self.head_hash != prev:
+            raise ChainError("head hash does not match the last record", index=len(self.records))
+        return True
+
+    # queries -------------------------------------------------------------
+    def iter_deltas(self) -> Iterator[Delta]:
+        """Every delta, batches expanded, in chain order."""
+        for r in self.records:
+            if r.kind == "delta":
+                yield r
+            elif r.kind == "batch":
+                yield from r.deltas()
+
+    def history(self, key: str) -> List[Delta]:
+        """Every delta on ``key``, oldest first."""
+        out: List[Delta] = []
+        for r in self.records:
+            if r.kind == "delta":
+                if r.key == key:
+                    out.append(r)
+            elif r.kind == "batch":
+                for i, k in enumerate(r.keys):
+                    if k == key:
+                        out.append(r.delta(i))
+        return out
+
+    def latest(self, key: str) -> Optional[Delta]:
+        """The newest delta on ``key``, or None."""
+        for r in reversed(self.records):
+            if r.kind == "delta":
+                if r.key == key:
+                    return r
+            elif r.kind == "batch":
+                for i in range(len(r.keys) - 1, -1, -1):
+                    if r.keys[i] == key:
+                        return r.delta(i)
+        return None
+
+    def since(self, hash: str) -> List[Record]:
+        """Records after the one whose hash is ``hash`` (empty if unknown)."""
+        for i, r in enumerate(self.records):
+            if r.hash == hash:
+                return self.records[i + 1:]
+        return []
+
+    def index_of(self, hash: str) -> Optional[int]:
+        for i, r in enumerate(self.records):
+            if r.hash == hash:
+                return i
+        return None

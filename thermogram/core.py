@@ -1,0 +1,862 @@
+"""The capsule: :class:`Thermogram`.
+
+Plain orchestration over three parts: the columnar :class:`~thermogram.store.EntryStore`
+(four thermal layers), the :class:`~thermogram.pending.PendingLog` (deltas
+not yet consolidated) and the :class:`~thermogram.chain.HashChain` (every
+record since creation). Every public mutation validates first, changes state
+through kernels, then appends one record; :meth:`Thermogram.replay` redoes
+the records and reaches the same :meth:`~Thermogram.state_digest`.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .canonical import i64, lp, u64
+from .chain import HashChain, OpRecord, Record
+from .consolidation import ConsolidationPolicy, ConsolidationResult
+from .delta import Clock, Delta, DeltaBatch, DeltaType, new_id, validate_key
+from .errors import ChainError, KeyMissingError, ThermogramError, ValidationError
+from .kernels import consolidation as _kc
+from .kernels import thermal as _kt
+from .pending import Kept, PendingLog
+from .plasticity import PlasticityRule
+from .signal import SIGNAL, Signal, as_signal_vector
+from .store import FREE, EntryStore
+from .thermal import ThermalConfig, ThermalState
+
+__all__ = ["Thermogram", "ThermogramStats", "TransitionResult", "CrystallizationResult", "SEMANTICS"]
+
+SEMANTICS = ("fixed", "reference")
+
+
+@dataclass
+class TransitionResult:
+    """Counts from one :meth:`Thermogram.run_thermal_transitions`."""
+
+    promoted: Tuple[int, int, int] = (0, 0, 0)
+    """hot->warm, warm->cool, cool->cold"""
+    demoted: Tuple[int, int, int] = (0, 0, 0)
+    """cold->cool, cool->warm, warm->hot"""
+    pruned: int = 0
+
+    @property
+    def total_promoted(self) -> int:
+        return sum(self.promoted)
+
+    @property
+    def total_demoted(self) -> int:
+        return sum(self.demoted)
+
+
+@dataclass
+class CrystallizationResult:
+    """Counts from one :meth:`Thermogram.crystallize`: new cold entries, and merges into existing ones."""
+
+    crystallized: int = 0
+    merged: int = 0
+
+
+@dataclass
+class ThermogramStats:
+    """A snapshot of sizes and counters (see :meth:`Thermogram.stats`)."""
+
+    total_keys: int
+    hot_entries: int
+    warm_entries: int
+    cool_entries: int
+    cold_entries: int
+    dirty_deltas: int
+    total_deltas_lifetime: int
+    total_consolidations: int
+    records: int
+    created_at: int
+    last_consolidation: int
+    estimated_size_bytes: int
+
+
+def _default_clock() -> int:
+    return time.time_ns()
+
+
+def _locked(fn):
+    def wrapper(self, *a, **kw):
+        with self._lock:
+            return fn(self, *a, **kw)
+    wrapper.__name__ = fn.__name__
+    wrapper.__qualname__ = fn.__qualname__
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+class Thermogram:
+    """A plastic memory capsule.
+
+    Parameters
+    ----------
+    name : str
+        Human-readable name.
+    rule : PlasticityRule, optional
+        How observations fold into strengths (default ``PlasticityRule.stdp_like()``).
+    thermal_config : ThermalConfig, optional
+        Layer thresholds and decay (default ``ThermalConfig.default()``).
+    policy : ConsolidationPolicy, optional
+        When to consolidate on its own (default ``ConsolidationPolicy.default()``:
+        1000 pending deltas or 24 hours by ``clock``).
+    clock : callable, optional
+        Returns integer ns since the epoch (UTC); inject one for tests and
+        simulations. Only record timestamps carry time into the state.
+    semantics : {"fixed", "reference"}
+        ``"reference"`` folds deltas exactly as thermogram-rs 1.0 does
+        (merge on a missing key dropped, delete only from hot, consolidate
+        ends with :meth:`crystallize`); ``"fixed"`` (default) is DESIGN.md's.
+
+    Examples
+    --------
+    >>> from thermogram import Thermogram, Delta, Signal
+    >>> t = Thermogram("demo")
+    >>> t.apply_delta(Delta.create("k", [Signal.positive(200)]))
+    >>> t.read("k")["magnitude"].tolist()
+    [200]
+    """
+
+    def __init__(self, name: str = "thermogram", rule: Optional[PlasticityRule] = None, *,
+                 thermal_config: Optional[ThermalConfig] = None,
+                 policy: Optional[ConsolidationPolicy] = None, clock: Optional[Clock] = None,
+                 semantics: str = "fixed", id: Optional[str] = None,
+                 _genesis: Optional[OpRecord] = None):
+        if not isinstance(name, str):
+            raise ValidationError(f"name must be a str, got {type(name).__name__}")
+        rule = PlasticityRule.stdp_like() if rule is None else rule
+        thermal_config = ThermalConfig.default() if thermal_config is None else thermal_config
+        policy = ConsolidationPolicy.default() if policy is None else policy
+        if not isinstance(rule, PlasticityRule):
+            raise ValidationError(f"rule must be a PlasticityRule, got {type(rule).__name__}")
+        if not isinstance(thermal_config, ThermalConfig):
+            raise ValidationError(f"thermal_config must be a ThermalConfig, got {type(thermal_config).__name__}")
+        if not isinstance(policy, ConsolidationPolicy):
+            raise ValidationError(f"policy must be a ConsolidationPolicy, got {type(policy).__name__}")
+        if semantics not in SEMANTICS:
+            raise ValidationError(f"semantics must be 'fixed' or 'reference', got {semantics!r}")
+        if clock is not None and not callable(clock):
+            raise ValidationError("clock must be a callable returning integer nanoseconds")
+        self.name = name
+        self.id = new_id() if id is None else str(id)
+        self.rule = rule
+        self.thermal_config = thermal_config
+        self.policy = policy
+        self.semantics = semantics
+        self.clock: Clock = clock if clock is not None else _default_clock
+        self._lock = threading.RLock()
+        self._store = EntryStore()
+        self._pending = PendingLog()
+        self._chain = HashChain()
+        self.total_deltas = 0
+        self.total_consolidations = 0
+        self._replaying = False
+        if _genesis is None:
+            now = self._now()
+            self.created_at = now
+            self.last_consolidation = now
+            self._chain.append(OpRecord("genesis", self._genesis_args(), now))
+        else:
+            self.created_at = int(_genesis.timestamp)
+            self.last_consolidation = self.created_at
+            self._chain.append_verified(_genesis)
+
+    # ------------------------------------------------------------------ helpers
+    def _now(self) -> int:
+        t = self.clock()
+        if not isinstance(t, (int, np.integer)) or isinstance(t, bool):
+            raise ValidationError(f"clock must return integer nanoseconds, got {t!r}")
+        return int(t)
+
+    def _genesis_args(self) -> Dict[str, Any]:
+        return {"name": self.name, "id": self.id, "rule": self.rule.to_dict(),
+                "thermal_config": self.thermal_config.to_dict(), "policy": self.policy.to_dict(),
+                "semantics": self.semantics, "format": 1}
+
+    @property
+    def _fixed(self) -> bool:
+        return self.semantics == "fixed"
+
+    def _record(self, op: str, args: Dict[str, Any], now: int) -> None:
+        self._chain.append(OpRecord(op, args, now))
+
+    @staticmethod
+    def _coerce_amount(amount: Any) -> Signal:
+        return Signal.coerce(amount, "amount")
+
+    # ------------------------------------------------------------------ reads
+    def _lookup(self, key: str) -> Optional[Tuple[np.ndarray, Signal, ThermalState]]:
+        if self._pending.n:
+            found, value, strength = self._pending.lookup(key)
+            if found:
+                if value is None:
+                    return None
+                return value, strength, ThermalState.HOT
+        s = self._store
+        kid = s.index.get(key)
+        if kid is None:
+            return None
+        row, lay = s.hottest(kid)
+        if row < 0:
+            return None
+        return s.value(row), s.strength(row), ThermalState(lay)
+
+    def read(self, key: str) -> Optional[np.ndarray]:
+        """The key's current value (pending changes first, then the hottest layer), or None.
+
+        Returns a read-only SIGNAL vector, or a fresh copy for consolidated entries.
+        """
+        if type(key) is not str:
+            validate_key(key)
+        if self._pending.n:
+            found, value, _ = self._pending.lookup(key)
+            if found:
+                return value
+        s = self._store
+        kid = s.index.get(key)
+        if kid is None:
+            return None
+        sl = s.slot[kid]
+        for lay in range(4):
+            r = sl[lay]
+            if r >= 0:
+                o = s.voff[r]
+                return s.vals[o:o + s.vlen[r]].copy()
+        return None
+
+    def read_with_strength(self, key: str) -> Optional[Tuple[np.ndarray, Signal]]:
+        """``(value, strength)`` or None."""
+        validate_key(key)
+        hit = self._lookup(key)
+        return None if hit is None else (hit[0], hit[1])
+
+    def read_with_state(self, key: str) -> Optional[Tuple[np.ndarray, Signal, ThermalState]]:
+        """``(value, strength, layer)`` or None; a pending change reports ``HOT``."""
+        validate_key(key)
+        return self._lookup(key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and bool(key) and self._lookup(key) is not None
+
+    def keys(self) -> List[str]:
+        """Every key that :meth:`read` finds, sorted."""
+        s = self._store
+        live = s.live()
+        kids = np.unique(s.kid[: s.nrows][live != FREE])
+        out = {s.keys[k] for k in kids.tolist()}
+        for k in self._pending.overlay:
+            found, value, _ = self._pending.lookup(k)
+            if value is None:
+                out.discard(k)
+            else:
+                out.add(k)
+        return sorted(out)
+
+    def keys_for_state(self, state: Any) -> List[str]:
+        """Keys held (consolidated) in one layer, sorted."""
+        lay = ThermalState.parse(state)
+        return sorted(self._store.keys_in(int(lay)))
+
+    def hot_keys(self) -> List[str]:
+        return self.keys_for_state(ThermalState.HOT)
+
+    def warm_keys(self) -> List[str]:
+        return self.keys_for_state(ThermalState.WARM)
+
+    def cool_keys(self) -> List[str]:
+        return self.keys_for_state(ThermalState.COOL)
+
+    def cold_keys(self) -> List[str]:
+        return self.keys_for_state(ThermalState.COLD)
+
+    def entries(self, state: Any) -> List[Dict[str, Any]]:
+        """The consolidated entries of one layer, sorted by key, as dicts
+        (``key, value, strength, update_count, updated_at, layer``)."""
+        lay = ThermalState.parse(state)
+        return list(self._store.iter_entries(int(lay)))
+
+    def entry(self, key: str, state: Any) -> Optional[Dict[str, Any]]:
+        """The key's consolidated entry in one layer, or None."""
+        validate_key(key)
+        lay = int(ThermalState.parse(state))
+        kid = self._store.index.get(key)
+        if kid is None:
+            return None
+        r = self._store.row(kid, lay)
+        return None if r < 0 else self._store.entry(r)
+
+    def history(self, key: str) -> List[Delta]:
+        """Every delta on ``key`` since creation, oldest first (batches expanded)."""
+        validate_key(key)
+        return self._chain.history(key)
+
+    def records(self) -> List[Record]:
+        """Every record since creation (genesis first), in chain order."""
+        return list(self._chain.records)
+
+    @property
+    def chain(self) -> HashChain:
+        """The capsule's hash chain (read it; mutate the capsule through its methods)."""
+        return self._chain
+
+    @property
+    def head_hash(self) -> str:
+        """Hash of the newest record."""
+        return self._chain.head_hash  # type: ignore[return-value]
+
+    @property
+    def pending_count(self) -> int:
+        """Deltas applied since the last consolidation."""
+        return self._pending.n
+
+    def verify(self) -> bool:
+        """Verify the whole chain; raises :class:`ChainError` at the first bad record."""
+        return self._chain.verify()
+
+    # ------------------------------------------------------------------ deltas
+    def _check_delete(self, key: str) -> None:
+        if self._fixed and self._lookup(key) is None:
+            raise KeyMissingError(f"cannot delete {key!r}: the capsule does not hold it")
+
+    def _overlay_entry(self, d: Delta, obj: object) -> object:
+        if d.delta_type == DeltaType.MERGE and self._fixed:
+            prev = self._lookup(d.key)
+            if prev is not None:
+                return Kept(prev[0], d.strength)
+        return obj
+
+    def _apply_delta_state(self, d: Delta) -> None:
+        entry = self._overlay_entry(d, d)
+        kid = self._store.kid_for(d.key)
+        self._pending.append_delta(kid, d, entry)
+        self.total_deltas += 1
+
+    @_locked
+    def apply_delta(self, delta: Delta) -> None:
+        """Apply one delta: it is linked to the head, recorded, and pending until
+        the next consolidation (which may run now if the policy says so).
+
+        Raises
+        ------
+        ValidationError
+            ``delta`` is not a :class:`Delta`.
+        ForkError
+            ``delta.prev_hash`` is set and is not the head.
+        KeyMissingError
+            A delete of a key the capsule does not hold (``semantics="fixed"``).
+        """
+        if not isinstance(delta, Delta):
+            raise ValidationError(f"apply_delta needs a Delta, got {type(delta).__name__} "
+                                  "(use apply_batch for a DeltaBatch)")
+        if not isinstance(delta.delta_type, DeltaType):
+            raise ValidationError(f"unknown delta type {delta.delta_type!r}")
+        validate_key(delta.key)
+        self._chain.check_link(delta)
+        if delta.delta_type == DeltaType.DELETE:
+            self._check_delete(delta.key)
+        self._chain.append(delta)
+        self._apply_delta_state(delta)
+        self._maybe_consolidate()
+
+    def _apply_batch_state(self, b: DeltaBatch) -> None:
+        kids = self._store.kids_for(b.keys)
+        entries = None
+        if self._fixed and len(b) and (b.types == int(DeltaType.MERGE)).any():
+            # merges keep the value they find: resolve in order
+            entries = []
+            shadow: Dict[str, object] = {}
+            for i, k in enumerate(b.keys):
+                t = int(b.types[i])
+                if t == int(DeltaType.MERGE):
+                    prev = shadow.get(k)
+                    if prev is None:
+                        hit = self._lookup(k)
+                        prev_val = None if hit is None else hit[0]
+                    else:
+                        prev_val = self._overlay_value(prev)
+                    if prev_val is not None:
+                        s = b.strengths[i]
+                        e = Kept(prev_val, Signal._raw(int(s[0]), int(s[1])))
+                    else:
+                        e = (b, i)
+                else:
+                    e = (b, i)
+                shadow[k] = e
+                entries.append(e)
+        self._pending.append_batch(kids, b, entries)
+        self.total_deltas += len(b)
+
+    @staticmethod
+    def _overlay_value(e: object) -> Optional[np.ndarray]:
+        if type(e) is Kept:
+            return e.value  # type: ignore[union-attr]
+        b, i = e  # type: ignore[misc]
+        if b.types[i] == int(DeltaType.DELETE):
+            return None
+        return b.values[b.offsets[i]:b.offsets[i + 1]]
+
+    def _check_batch_deletes(self, b: DeltaBatch) -> None:
+        dels = np.flatnonzero(b.types == int(DeltaType.DELETE))
+        if not len(dels):
+            return
+        exists: Dict[str, bool] = {}
+        for i, k in enumerate(b.keys):
+            t = int(b.types[i])
+            if t == int(DeltaType.DELETE):
+                ok = exists.get(k)
+                if ok is None:
+                    ok = self._lookup(k) is not None
+                if not ok:
+                    raise KeyMissingError(f"batch row {i}: cannot delete {k!r}: the capsule does not hold it")
+                exists[k] = False
+            else:
+                exists[k] = True
+
+    @_locked
+    def apply_batch(self, batch: Union[DeltaBatch, Sequence[Delta]]) -> None:
+        """Apply many deltas as one record (columnar; the fast path).
+
+        ``batch`` is a :class:`DeltaBatch` or a sequence of :class:`Delta`.
+        All-or-nothing: if any row is invalid, nothing changes.
+        """
+        if not isinstance(batch, DeltaBatch):
+            if isinstance(batch, (list, tuple)):
+                batch = DeltaBatch.from_deltas(batch, clock=self.clock)
+            else:
+                raise ValidationError(f"apply_batch needs a DeltaBatch or a list of Delta, got {type(batch).__name__}")
+        self._chain.check_link(batch)
+        if self._fixed:
+            self._check_batch_deletes(batch)
+        self._chain.append(batch)
+        self._apply_batch_state(batch)
+        self._maybe_consolidate()
+
+    def write(self, key: str, value: Any, strength: Any = None, *, source: str = "") -> Delta:
+        """Convenience: apply an Update delta (Create if the key is new); returns it."""
+        kind = DeltaType.UPDATE if self._lookup(validate_key(key)) is not None else DeltaType.CREATE
+        d = Delta(kind, key, value, source=source, strength=strength, clock=self.clock)
+        self.apply_delta(d)
+        return d
+
+    def delete(self, key: str, *, source: str = "") -> Delta:
+        """Convenience: apply a Delete delta; returns it."""
+        d = Delta.delete(key, source, clock=self.clock)
+        self.apply_delta(d)
+        return d
+
+    # ------------------------------------------------------------------ consolidation
+    def dirty_size(self) -> int:
+        """Estimated bytes of pending deltas (the reference's estimate)."""
+        return self._pending.dirty_bytes
+
+    def should_consolidate(self) -> bool:
+        """Whether the policy's triggers fire now (time by ``clock``)."""
+        return self.policy.should_consolidate(self._pending.n, self._now() - self.last_consolidation,
+                                              self._pending.dirty_bytes)
+
+    def _maybe_consolidate(self) -> None:
+        if not self._replaying and self.should_consolidate():
+            self.consolidate()
+
+    def _op_consolidate(self, args: Dict[str, Any], now: int) -> ConsolidationResult:
+        s = self._store
+        p = self._pending
+        res = ConsolidationResult(deltas_processed=p.n, timestamp=now)
+        if p.n:
+            p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals = p.columns()
+            s.ensure_rows(p.n)
+            extra = int(_kc.extra_value_need(p_kid, p_type, s.slot, s.vlen)) if self._fixed else 0
+            s.ensure_values(int(p_vlen.sum()) + extra)
+            stats = np.zeros(4, np.int64)
+            r = self.rule
+            nrows, vend, n_free = _kc.fold_pending(
+                p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
+                int(r.policy), np.uint8(r.decay_rate.magnitude), np.uint8(r.learning_rate.magnitude),
+                self._fixed, s.layer, s.kid, s.pol, s.mag, s.count, s.ts, s.voff, s.vlen, s.slot,
+                s.vals.view(np.uint16), s.nrows, s.vend, s.free_stack, s.n_free, stats)
+            s.nrows, s.vend, s.n_free = int(nrows), int(vend), int(n_free)
+            res.entries_merged = int(stats[0])
+            res.entries_created = int(stats[1])
+            res.entries_deleted = int(stats[2])
+        if self.policy.enable_pruning:
+            res.entries_pruned = self._prune_layer(self.rule.prune_threshold.magnitude, 0)
+        res.entries_after = int(s.counts()[0])
+        p.clear()
+        self.last_consolidation = now
+        self.total_consolidations += 1
+        if self._fixed:
+            tr = self._op_run_thermal_transitions({}, now)
+            res.promoted, res.demoted, res.transition_pruned = tr.total_promoted, tr.total_demoted, tr.pruned
+        else:
+            cr = self._op_crystallize({}, now)
+            res.crystallized = cr.crystallized
+            res.entries_merged += cr.crystallized
+        return res
+
+    @_locked
+    def consolidate(self) -> ConsolidationResult:
+        """Fold pending deltas into hot with the plasticity rule, prune (if the
+        policy enables it), then run the thermal transitions
+        (``semantics="reference"``: then :meth:`crystallize`, as the reference).
+
+        The chain is kept: the consolidation is one more record.
+        """
+        now = self._now()
+        res = self._op_consolidate({}, now)
+        self._record("consolidate", {}, now)
+        return res
+
+    # ------------------------------------------------------------------ layer operations
+    def _prune_layer(self, threshold: int, layer: int) -> int:
+        s = self._store
+        cols = s.kernel_cols()
+        c, n_free = _kt.prune_below(np.uint8(threshold), layer, cols[0], cols[1], cols[3], s.slot,
+                                    s.free_stack, s.n_free)
+        s.n_free = int(n_free)
+        return int(c)
+
+    def _op_apply_decay(self, args: Dict[str, Any], now: int) -> None:
+        s = self._store
+        n = s.nrows
+        _kt.decay_all(s.layer[:n], s.pol[:n], s.mag[:n], self.thermal_config.retention_array())
+
+    @_locked
+    def apply_decay(self) -> None:
+        """Decay every entry's strength by its layer's rate (``mag *= 1 - rate/255``)."""
+        now = self._now()
+        self._op_apply_decay({}, now)
+        self._record("apply_decay", {}, now)
+
+    def _op_run_thermal_transitions(self, args: Dict[str, Any], now: int) -> TransitionResult:
+        s = self._store
+        tc = self.thermal_config
+        out = np.zeros(7, np.int64)
+        layer, kid, pol, mag, count, ts, voff, vlen = s.kernel_cols()
+        min_obs = np.array(tc.min_observations, dtype=np.uint64)
+        s.n_free = int(_kt.run_transitions(
+            tc.mags("promotion_thresholds"), min_obs, tc.mags("demotion_thresholds"),
+            np.array(tc.allow_demotion, dtype=np.bool_), np.uint8(tc.prune_threshold.magnitude),
+            np.int64(now), layer, kid, pol, mag, count, ts, voff, vlen, s.slot, s.free_stack,
+            s.n_free, out))
+        return TransitionResult(tuple(int(x) for x in out[:3]), tuple(int(x) for x in out[3:6]),
+                                int(out[6]))
+
+    @_locked
+    def run_thermal_transitions(self) -> TransitionResult:
+        """Promote strong, well-observed entries colder (hot->warm->cool->cold),
+        demote weak ones hotter where the config allows, then prune every layer.
+
+        An entry may move several layers in one call, as in the reference.
+        """
+        now = self._now()
+        res = self._op_run_thermal_transitions({}, now)
+        self._record("run_thermal_transitions", {}, now)
+        return res
+
+    def _op_crystallize(self, args: Dict[str, Any], now: int) -> CrystallizationResult:
+        s = self._store
+        tc = self.thermal_config
+        layer, kid, pol, mag, count, ts, voff, vlen = s.kernel_cols()
+        c, m, n_free = _kt.crystallize_hot(np.uint8(tc.crystallization_threshold.magnitude),
+                                           np.uint64(tc.min_observations[0]), layer, kid, pol, mag,
+                                           count, ts, voff, vlen, s.slot, s.free_stack, s.n_free)
+        s.n_free = int(n_free)
+        return CrystallizationResult(int(c), int(m))
+
+    @_locked
+    def crystallize(self) -> CrystallizationResult:
+        """Move hot entries at or above ``crystallization_threshold`` with enough
+        observations straight to cold (the reference's legacy step)."""
+        now = self._now()
+        res = self._op_crystallize({}, now)
+        self._record("crystallize", {}, now)
+        return res
+
+    def _op_prune_hot(self, args: Dict[str, Any], now: int) -> int:
+        return self._prune_layer(self.thermal_config.prune_threshold.magnitude, 0)
+
+    @_locked
+    def prune_hot(self) -> int:
+        """Drop hot entries weaker than the thermal ``prune_threshold``; returns the count."""
+        now = self._now()
+        n = self._op_prune_hot({}, now)
+        if n:
+            self._record("prune_hot", {}, now)
+        return n
+
+    def _op_warm(self, args: Dict[str, Any], now: int) -> int:
+        s = self._store
+        kids = np.array([s.index[k] for k in args["keys"]], dtype=np.int64)
+        n = s.nrows
+        c, n_free = _kt.warm_kids(kids, np.uint8(self.thermal_config.warming_delta.magnitude),
+                                  np.int64(now), s.layer[:n], s.kid[:n], s.pol[:n], s.mag[:n],
+                                  s.ts[:n], s.slot, s.free_stack, s.n_free)
+        s.n_free = int(n_free)
+        return int(c)
+
+    def _cold_kid(self, key: str) -> Optional[int]:
+        kid = self._store.index.get(key)
+        if kid is None or self._store.slot[kid, 3] < 0:
+            return None
+        return kid
+
+    @_locked
+    def warm(self, key: str) -> bool:
+        """Bring a cold entry back to hot for re-learning (costs ``warming_delta/255 * 10%``
+        of its strength, floor 1). False if warming is disabled or the key is not cold."""
+        validate_key(key)
+        if not self.thermal_config.allow_warming or self._cold_kid(key) is None:
+            return False
+        now = self._now()
+        self._op_warm({"keys": [key]}, now)
+        self._record("warm", {"keys": [key]}, now)
+        return True
+
+    @_locked
+    def warm_matching(self, predicate: Callable[[str, Dict[str, Any]], bool]) -> int:
+        """Warm every cold entry for which ``predicate(key, entry)`` is true
+        (``entry`` as in :meth:`entries`); one record for all. Returns the count."""
+        if not callable(predicate):
+            raise ValidationError("predicate must be callable as predicate(key, entry)")
+        if not self.thermal_config.allow_warming:
+            return 0
+        keys = [e["key"] for e in self._store.iter_entries(3) if predicate(e["key"], e)]
+        if not keys:
+            return 0
+        now = self._now()
+        n = self._op_warm({"keys": keys}, now)
+        self._record("warm", {"keys": keys}, now)
+        return n
+
+    def _first_row(self, key: str) -> int:
+        kid = self._store.index.get(key)
+        if kid is None:
+            return -1
+        return self._store.hottest(kid)[0]
+
+    def _op_reinforce(self, args: Dict[str, Any], now: int) -> None:
+        s = self._store
+        r = self._first_row(args["key"])
+        p, m = args["amount"]
+        st = s.strength(r).add(Signal._raw(p, m))
+        s.pol[r], s.mag[r] = st.polarity, st.magnitude
+        s.count[r] = _kt.sat_add_u64(s.count[r], 1)
+        s.ts[r] = now
+
+    @_locked
+    def reinforce(self, key: str, amount: Any) -> bool:
+        """Add ``amount`` to the strength of the key's hottest consolidated entry
+        (count + 1). False if no layer holds the key."""
+        validate_key(key)
+        a = self._coerce_amount(amount)
+        if self._first_row(key) < 0:
+            return False
+        now = self._now()
+        args = {"key": key, "amount": [a.polarity, a.magnitude]}
+        self._op_reinforce(args, now)
+        self._record("reinforce", args, now)
+        return True
+
+    def _op_weaken(self, args: Dict[str, Any], now: int) -> None:
+        s = self._store
+        r = self._first_row(args["key"])
+        m = max(0, int(s.mag[r]) - int(args["amount"][1]))
+        if m == 0:
+            s.pol[r], s.mag[r] = 0, 0
+        else:
+            s.mag[r] = m
+        s.ts[r] = now
+
+    @_locked
+    def weaken(self, key: str, amount: Any) -> bool:
+        """Subtract ``amount``'s magnitude from the hottest entry's strength
+        (saturating; 0 becomes ``Signal.ZERO``). False if no layer holds the key."""
+        validate_key(key)
+        a = self._coerce_amount(amount)
+        if self._first_row(key) < 0:
+            return False
+        now = self._now()
+        args = {"key": key, "amount": [a.polarity, a.magnitude]}
+        self._op_weaken(args, now)
+        self._record("weaken", args, now)
+        return True
+
+    def _op_insert_entry(self, args: Dict[str, Any], now: int) -> None:
+        s = self._store
+        kid = s.kid_for(args["key"])
+        p, m = args["strength"]
+        s.put(kid, int(args["layer"]), args["value"], p, m, int(args["update_count"]),
+              int(args["updated_at"]))
+
+    @_locked
+    def insert_entry(self, key: str, value: Any, strength: Any, state: Any = ThermalState.HOT, *,
+                     update_count: int = 0, updated_at: Optional[int] = None) -> None:
+        """Place a consolidated entry directly in a layer (import, tests, migration).
+
+        Replaces the key's entry in that layer if there is one. Recorded like
+        every other change.
+        """
+        validate_key(key)
+        v = as_signal_vector(value)
+        st = Signal.coerce(strength, "strength")
+        lay = ThermalState.parse(state)
+        if not isinstance(update_count, (int, np.integer)) or isinstance(update_count, bool) \
+                or not 0 <= int(update_count) < 2 ** 64:
+            raise ValidationError(f"update_count must be an integer in 0..2**64-1, got {update_count!r}")
+        now = self._now()
+        ua = now if updated_at is None else updated_at
+        if not isinstance(ua, (int, np.integer)) or isinstance(ua, bool) or not -(2 ** 63) <= int(ua) < 2 ** 63:
+            raise ValidationError(f"updated_at must be int64 nanoseconds, got {updated_at!r}")
+        args = {"key": key, "value": np.array(v), "strength": [st.polarity, st.magnitude],
+                "layer": int(lay), "update_count": int(update_count), "updated_at": int(ua)}
+        self._op_insert_entry(args, now)
+        self._record("insert_entry", args, now)
+
+    # ------------------------------------------------------------------ replay
+    _OPS = ("consolidate", "apply_decay", "run_thermal_transitions", "crystallize", "prune_hot",
+            "warm", "reinforce", "weaken", "insert_entry")
+
+    @classmethod
+    def from_genesis(cls, genesis: OpRecord, *, clock: Optional[Clock] = None) -> "Thermogram":
+        """An empty capsule with the configuration a genesis record carries."""
+        if not isinstance(genesis, OpRecord) or genesis.op != "genesis":
+            raise ChainError("the first record must be the capsule's genesis record", index=0)
+        a = genesis.args
+        try:
+            return cls(a["name"], PlasticityRule.from_dict(a["rule"]),
+                       thermal_config=ThermalConfig.from_dict(a["thermal_config"]),
+                       policy=ConsolidationPolicy.from_dict(a["policy"]), clock=clock,
+                       semantics=a["semantics"], id=a["id"], _genesis=genesis.copy())
+        except (KeyError, TypeError) as e:
+            raise ChainError(f"genesis record is malformed: {e}", index=0) from None
+
+    def _replay_record(self, rec: Record) -> None:
+        rec = rec.copy()
+        self._chain.append_verified(rec)
+        if rec.kind == "delta":
+            self._apply_delta_state(rec)
+        elif rec.kind == "batch":
+            self._apply_batch_state(rec)
+        else:
+            if rec.op not in self._OPS:
+                raise ChainError(f"unknown operation {rec.op!r} in record {len(self._chain) - 1}",
+                                 index=len(self._chain) - 1)
+            getattr(self, "_op_" + rec.op)(rec.args, rec.timestamp)
+
+    @classmethod
+    def replay(cls, records: Iterable[Record], *, clock: Optional[Clock] = None) -> "Thermogram":
+        """Rebuild a capsule from its records (genesis first).
+
+        Every record's hash and link is checked on the way; the result has
+        the same :meth:`state_digest` and :attr:`head_hash` as the original.
+        """
+        it = iter(records)
+        try:
+            first = next(it)
+        except StopIteration:
+            raise ChainError("no records to replay", index=0) from None
+        if first.prev_hash is not None:
+            raise ChainError("the genesis record must not link to anything", index=0)
+        t = cls.from_genesis(first, clock=clock)
+        t._replaying = True
+        try:
+            for rec in it:
+                t._replay_record(rec)
+        finally:
+            t._replaying = False
+        return t
+
+    # ------------------------------------------------------------------ digest, stats, display
+    def state_digest(self) -> str:
+        """SHA-256 (hex) over the whole logical state: every layer's entries sorted
+        by key, the pending deltas in order, and the lifetime counters."""
+        s = self._store
+        h = hashlib.sha256(b"thermogram:state:v1\x00")
+        for lay in range(4):
+            rows = s.sorted_rows(lay)
+            h.update(u64(len(rows)))
+            for key, r in rows:
+                o = int(s.voff[r])
+                h.update(lp(key.encode("utf-8", "surrogatepass")))
+                h.update(lp(s.vals[o:o + int(s.vlen[r])].tobytes()))
+                h.update(bytes([int(s.pol[r]) & 0xFF, int(s.mag[r])]))
+                h.update(u64(int(s.count[r])))
+                h.update(i64(int(s.ts[r])))
+        p = self._pending
+        kid, typ, pol, mag, ts, voff, vlen, _ = p.columns()
+        h.update(u64(p.n))
+        for i in range(p.n):
+            h.update(lp(s.keys[int(kid[i])].encode("utf-8", "surrogatepass")))
+        h.update(typ.tobytes() + pol.tobytes() + mag.tobytes() + ts.tobytes() + vlen.tobytes())
+        h.update(p.vals[: p.vend].tobytes())
+        h.update(u64(self.total_deltas) + u64(self.total_consolidations) + i64(self.last_consolidation))
+        return h.hexdigest()
+
+    def layer_counts(self) -> Dict[str, int]:
+        """Entries per layer: ``{"hot": .., "warm": .., "cool": .., "cold": ..}``."""
+        c = self._store.counts()
+        return {st.label: int(c[int(st)]) for st in ThermalState}
+
+    def strengths(self, state: Any) -> np.ndarray:
+        """SIGNAL array of the strengths in one layer (row order)."""
+        lay = int(ThermalState.parse(state))
+        rows = self._store.rows_in(lay)
+        out = np.empty(len(rows), SIGNAL)
+        out["polarity"] = self._store.pol[rows]
+        out["magnitude"] = self._store.mag[rows]
+        return out
+
+    def stats(self) -> ThermogramStats:
+        """Sizes and lifetime counters."""
+        c = self._store.counts()
+        s = self._store
+        live = s.live() != FREE
+        est = int((s.vlen[: s.nrows][live] * 2).sum()) + sum(
+            len(s.keys[k]) for k in s.kid[: s.nrows][live].tolist()) + 100 * int(live.sum())
+        return ThermogramStats(
+            total_keys=len(self.keys()), hot_entries=int(c[0]), warm_entries=int(c[1]),
+            cool_entries=int(c[2]), cold_entries=int(c[3]), dirty_deltas=self._pending.n,
+            total_deltas_lifetime=self.total_deltas, total_consolidations=self.total_consolidations,
+            records=len(self._chain), created_at=self.created_at,
+            last_consolidation=self.last_consolidation,
+            estimated_size_bytes=est + self._pending.dirty_bytes)
+
+    def total_entries(self) -> int:
+        """Consolidated entries over all layers (a key in two layers counts twice)."""
+        return int(self._store.counts().sum())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __repr__(self) -> str:
+        c = self.layer_counts()
+        return (f"Thermogram({self.name!r}, hot={c['hot']}, warm={c['warm']}, cool={c['cool']}, "
+                f"cold={c['cold']}, pending={self._pending.n}, records={len(self._chain)}, "
+                f"head={self.head_hash[:12]}…)")
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for st in ThermalState:
+            mags = self.strengths(st)["magnitude"]
+            if len(mags):
+                q = np.quantile(mags, [0.0, 0.25, 0.5, 0.75, 1.0]).round(1)
+                qs = " / ".join(f"{v:g}" for v in q)
+            else:
+                qs = "—"
+            rows.append(f"<tr><td>{st.label}</td><td style='text-align:right'>{len(mags)}</td>"
+                        f"<td>{qs}</td></tr>")
+        return (f"<div class='thermogram'><b>Thermogram</b> {self.name!r} "
+                f"<small>({self.semantics} semantics, rule {self.rule.policy.reference_name})</small>"
+                f"<table><tr><th>layer</th><th>entries</th><th>strength min / q1 / median / q3 / max</th></tr>"
+                f"{''.join(rows)}</table>"
+                f"pending deltas: {self._pending.n} · records: {len(self._chain)} · "
+                f"head <code>{self.head_hash[:16]}</code></div>")

@@ -1,0 +1,61 @@
+"""The error hierarchy: every error thermogram raises is a ``ThermogramError``.
+
+A call that raises leaves the capsule exactly as it was.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "ThermogramError", "ValidationError", "ChainError", "ForkError", "FormatError",
+    "ColdEntryError", "KeyMissingError", "LockedError", "LimitError",
+]
+
+
+class ThermogramError(Exception):
+    """Base class of every error raised by thermogram."""
+
+
+class ValidationError(ThermogramError, ValueError):
+    """An argument is malformed: wrong type, out of domain, NaN, bad key..."""
+
+
+class KeyMissingError(ThermogramError, KeyError):
+    """An operation needs a key that the capsule does not hold."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
+
+
+class ChainError(ThermogramError):
+    """The hash chain is broken, or a record does not link to the head.
+
+    Attributes
+    ----------
+    index : int or None
+        Position of the first bad record, when known.
+    """
+
+    def __init__(self, message: str, index: Optional[int] = None):
+        super().__init__(message)
+        self.index = index
+
+
+class ForkError(ChainError):
+    """A record names a ``prev_hash`` that is not the current head (a fork)."""
+
+
+class FormatError(ThermogramError):
+    """A file or byte stream is corrupt, truncated, hostile or of unknown format."""
+
+
+class ColdEntryError(ThermogramError):
+    """An operation needs an entry in the cold layer and there is none."""
+
+
+class LockedError(ThermogramError):
+    """Another writer holds the capsule's lock."""
+
+
+class LimitError(ValidationError):
+    """A configured limit (key bytes, value length, pending records...) was exceeded."""

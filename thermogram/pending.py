@@ -1,0 +1,133 @@
+"""Pending deltas: applied but not yet folded into the layers.
+
+Kept twice over, for two jobs: as columns for the consolidation kernel, and
+as an overlay ``key -> latest pending state`` so that ``read`` is O(1).
+"""
+from __future__ import annotations
+
+from itertools import repeat
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from .delta import Delta, DeltaBatch, DeltaType
+from .signal import SIGNAL, Signal
+
+__all__ = ["PendingLog", "Kept"]
+
+_DELETE = int(DeltaType.DELETE)
+
+
+class Kept:
+    """Overlay entry of a merge that keeps the key's existing value."""
+
+    __slots__ = ("value", "strength")
+
+    def __init__(self, value: np.ndarray, strength: Signal):
+        self.value = value
+        self.strength = strength
+
+
+def _grow(a: np.ndarray, n: int) -> np.ndarray:
+    new = np.empty(n, a.dtype)
+    new[: a.shape[0]] = a
+    return new
+
+
+class PendingLog:
+    """Columns ``kid, type, pol, mag, ts, voff, vlen`` + value buffer, and the read overlay."""
+
+    COLS = ("kid", "type", "pol", "mag", "ts", "voff", "vlen")
+
+    def __init__(self, capacity: int = 64):
+        self.kid = np.zeros(capacity, np.int64)
+        self.type = np.zeros(capacity, np.uint8)
+        self.pol = np.zeros(capacity, np.int8)
+        self.mag = np.zeros(capacity, np.uint8)
+        self.ts = np.zeros(capacity, np.int64)
+        self.voff = np.zeros(capacity, np.int64)
+        self.vlen = np.zeros(capacity, np.int64)
+        self.vals = np.zeros(max(64, capacity), SIGNAL)
+        self.vend = 0
+        self.n = 0
+        self.overlay: Dict[str, object] = {}
+        self.dirty_bytes = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _reserve(self, rows: int, values: int) -> None:
+        need = self.n + rows
+        if need > self.kid.shape[0]:
+            cap = max(need, 2 * self.kid.shape[0])
+            for c in self.COLS:
+                setattr(self, c, _grow(getattr(self, c), cap))
+        needv = self.vend + values
+        if needv > self.vals.shape[0]:
+            self.vals = _grow(self.vals, max(needv, 2 * self.vals.shape[0]))
+
+    def append_delta(self, kid: int, d: Delta, overlay_entry: object) -> None:
+        nv = int(d.value.shape[0])
+        self._reserve(1, nv)
+        i = self.n
+        self.kid[i] = kid
+        self.type[i] = int(d.delta_type)
+        self.pol[i] = d.strength.polarity
+        self.mag[i] = d.strength.magnitude
+        self.ts[i] = d.timestamp
+        self.voff[i] = self.vend
+        self.vlen[i] = nv
+        self.vals[self.vend:self.vend + nv] = d.value
+        self.vend += nv
+        self.n += 1
+        self.overlay[d.key] = overlay_entry
+        self.dirty_bytes += nv * 2 + len(d.key) + 200
+
+    def append_batch(self, kids: np.ndarray, b: DeltaBatch, overlay_entries=None) -> None:
+        m = len(b)
+        nv = int(b.values.shape[0])
+        self._reserve(m, nv)
+        s = slice(self.n, self.n + m)
+        self.kid[s] = kids
+        self.type[s] = b.types
+        self.pol[s] = b.strengths["polarity"]
+        self.mag[s] = b.strengths["magnitude"]
+        self.ts[s] = b.timestamps
+        self.voff[s] = b.offsets[:-1] + self.vend
+        self.vlen[s] = np.diff(b.offsets)
+        self.vals[self.vend:self.vend + nv] = b.values
+        self.vend += nv
+        self.n += m
+        if overlay_entries is None:
+            self.overlay.update(zip(b.keys, zip(repeat(b), range(m))))
+        else:
+            self.overlay.update(zip(b.keys, overlay_entries))
+        self.dirty_bytes += b.dirty_bytes()
+
+    def lookup(self, key: str) -> Tuple[bool, Optional[np.ndarray], Optional[Signal]]:
+        """``(found, value or None if deleted, strength)`` from the overlay."""
+        e = self.overlay.get(key)
+        if e is None:
+            return False, None, None
+        if type(e) is tuple:
+            b, i = e
+            if b.types[i] == _DELETE:
+                return True, None, None
+            s = b.strengths[i]
+            return True, b.values[b.offsets[i]:b.offsets[i + 1]], Signal._raw(int(s[0]), int(s[1]))
+        if type(e) is Kept:
+            return True, e.value, e.strength
+        if e.delta_type == _DELETE:
+            return True, None, None
+        return True, e.value, e.strength
+
+    def columns(self):
+        n = self.n
+        return (self.kid[:n], self.type[:n], self.pol[:n], self.mag[:n], self.ts[:n],
+                self.voff[:n], self.vlen[:n], self.vals.view(np.uint16))
+
+    def clear(self) -> None:
+        self.n = 0
+        self.vend = 0
+        self.overlay = {}
+        self.dirty_bytes = 0

@@ -1,0 +1,222 @@
+"""The columnar entry table behind a capsule's four thermal layers.
+
+One row per (key, layer) entry, in parallel numpy columns; ``slot[kid, layer]``
+gives the row of a key's copy in a layer (or -1), so every layer operation
+is one kernel call over the columns. Values live in one SIGNAL buffer; a row
+owns the slice ``vals[voff:voff+vlen]``. Freed rows go on a free stack and
+are reused; the value buffer is compacted when more than half is garbage.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from .kernels import thermal as _kt
+from .signal import SIGNAL, Signal
+
+__all__ = ["EntryStore", "FREE"]
+
+FREE = _kt.FREE
+
+
+def _grow(arr: np.ndarray, n: int, fill=None) -> np.ndarray:
+    new = np.empty((n,) + arr.shape[1:], dtype=arr.dtype)
+    new[: arr.shape[0]] = arr
+    if fill is not None:
+        new[arr.shape[0]:] = fill
+    return new
+
+
+class EntryStore:
+    """Columns: ``layer`` u8 (255 free), ``kid`` i64, ``pol`` i8, ``mag`` u8,
+    ``count`` u64, ``ts`` i64 ns, ``voff`` i64, ``vlen`` i64; ``slot`` (keys, 4) i64."""
+
+    def __init__(self, row_capacity: int = 64, key_capacity: int = 64, value_capacity: int = 256):
+        rc = max(8, row_capacity)
+        self.layer = np.full(rc, FREE, np.uint8)
+        self.kid = np.zeros(rc, np.int64)
+        self.pol = np.zeros(rc, np.int8)
+        self.mag = np.zeros(rc, np.uint8)
+        self.count = np.zeros(rc, np.uint64)
+        self.ts = np.zeros(rc, np.int64)
+        self.voff = np.zeros(rc, np.int64)
+        self.vlen = np.zeros(rc, np.int64)
+        self.free_stack = np.zeros(rc, np.int64)
+        self.n_free = 0
+        self.nrows = 0
+        self.slot = np.full((max(8, key_capacity), 4), -1, np.int64)
+        self.index: Dict[str, int] = {}
+        self.keys: List[str] = []
+        self.vals = np.zeros(max(16, value_capacity), SIGNAL)
+        self.vend = 0
+
+    # capacity -----------------------------------------------------------
+    def ensure_rows(self, extra: int) -> None:
+        need = self.nrows + extra
+        cap = self.layer.shape[0]
+        if need <= cap:
+            return
+        n = max(need, cap * 2)
+        self.layer = _grow(self.layer, n, FREE)
+        for name in ("kid", "pol", "mag", "count", "ts", "voff", "vlen", "free_stack"):
+            setattr(self, name, _grow(getattr(self, name), n, 0))
+
+    def ensure_keys(self, n_keys: int) -> None:
+        cap = self.slot.shape[0]
+        if n_keys <= cap:
+            return
+        self.slot = _grow(self.slot, max(n_keys, cap * 2), -1)
+
+    def ensure_values(self, extra: int) -> None:
+        need = self.vend + extra
+        cap = self.vals.shape[0]
+        if need <= cap:
+            return
+        live = int(self.vlen[: self.nrows][self.layer[: self.nrows] != FREE].sum())
+        if live + extra <= cap and self.vend - live > cap // 2:
+            self.compact()
+            return
+        n = max(need, cap * 2)
+        if self.vend - live > live:  # mostly garbage: compact into the new buffer
+            new = np.zeros(max(live + extra, n // 2, 16), SIGNAL)
+            self.vend = int(_kt.compact_values(self.layer[: self.nrows], self.voff, self.vlen,
+                                               self.vals.view(np.uint16), new.view(np.uint16)))
+            self.vals = new
+            if self.vend + extra > self.vals.shape[0]:
+                self.vals = _grow(self.vals, self.vend + extra)
+            return
+        self.vals = _grow(self.vals, n)
+
+    def compact(self) -> None:
+        """Rewrite the value buffer without garbage."""
+        new = np.zeros(self.vals.shape[0], SIGNAL)
+        self.vend = int(_kt.compact_values(self.layer[: self.nrows], self.voff, self.vlen,
+                                           self.vals.view(np.uint16), new.view(np.uint16)))
+        self.vals = new
+
+    # keys ---------------------------------------------------------------
+    def kid_of(self, key: str) -> Optional[int]:
+        return self.index.get(key)
+
+    def kid_for(self, key: str) -> int:
+        """Key id of ``key``, registering it if new."""
+        k = self.index.get(key)
+        if k is None:
+            k = len(self.keys)
+            self.index[key] = k
+            self.keys.append(key)
+            self.ensure_keys(k + 1)
+        return k
+
+    def kids_for(self, keys: List[str]) -> np.ndarray:
+        """Key ids of many keys (registering new ones)."""
+        get = self.index.get
+        kids = [get(k, -1) for k in keys]
+        if -1 in kids:
+            for i, k in enumerate(kids):
+                if k == -1:
+                    kids[i] = self.kid_for(keys[i])
+        return np.array(kids, dtype=np.int64)
+
+    # rows -----------------------------------------------------------------
+    def alloc_row(self) -> int:
+        if self.n_free:
+            self.n_free -= 1
+            return int(self.free_stack[self.n_free])
+        self.ensure_rows(1)
+        r = self.nrows
+        self.nrows += 1
+        return r
+
+    def free(self, r: int) -> None:
+        self.n_free = int(_kt.free_row(r, self.layer, self.kid, self.slot, self.free_stack, self.n_free))
+
+    def row(self, kid: int, layer: int) -> int:
+        return int(self.slot[kid, layer])
+
+    def hottest(self, kid: int) -> Tuple[int, int]:
+        """``(row, layer)`` of the key's hottest copy, or ``(-1, -1)``."""
+        s = self.slot[kid]
+        for lay in range(4):
+            r = s[lay]
+            if r >= 0:
+                return int(r), lay
+        return -1, -1
+
+    def put(self, kid: int, layer: int, value: np.ndarray, pol: int, mag: int, count: int,
+            ts: int) -> int:
+        """Insert or overwrite the key's entry in ``layer``; returns its row."""
+        r = int(self.slot[kid, layer])
+        if r < 0:
+            r = self.alloc_row()
+            self.layer[r] = layer
+            self.kid[r] = kid
+            self.slot[kid, layer] = r
+            self.vlen[r] = 0
+        self.set_value(r, value)
+        self.pol[r] = pol
+        self.mag[r] = mag
+        self.count[r] = count
+        self.ts[r] = ts
+        return r
+
+    def set_value(self, r: int, value: np.ndarray) -> None:
+        n = int(value.shape[0])
+        if int(self.vlen[r]) != n:
+            self.ensure_values(n)
+            self.voff[r] = self.vend
+            self.vend += n
+            self.vlen[r] = n
+        o = int(self.voff[r])
+        self.vals[o:o + n] = value
+
+    def value(self, r: int) -> np.ndarray:
+        """A copy of row ``r``'s value."""
+        o = self.voff[r]
+        return self.vals[o:o + self.vlen[r]].copy()
+
+    def strength(self, r: int) -> Signal:
+        return Signal._raw(int(self.pol[r]), int(self.mag[r]))
+
+    # views ---------------------------------------------------------------
+    def live(self) -> np.ndarray:
+        return self.layer[: self.nrows]
+
+    def counts(self) -> np.ndarray:
+        out = np.zeros(4, np.int64)
+        _kt.layer_counts(self.live(), out)
+        return out
+
+    def rows_in(self, layer: int) -> np.ndarray:
+        return np.flatnonzero(self.live() == layer)
+
+    def keys_in(self, layer: int) -> List[str]:
+        keys = self.keys
+        return [keys[k] for k in self.kid[self.rows_in(layer)].tolist()]
+
+    def sorted_rows(self, layer: int) -> List[Tuple[str, int]]:
+        """``(key, row)`` of a layer, sorted by key."""
+        rows = self.rows_in(layer)
+        keys = self.keys
+        return sorted(zip((keys[k] for k in self.kid[rows].tolist()), rows.tolist()))
+
+    def entry(self, r: int) -> dict:
+        return {"key": self.keys[int(self.kid[r])], "value": self.value(r),
+                "strength": self.strength(r), "update_count": int(self.count[r]),
+                "updated_at": int(self.ts[r]), "layer": int(self.layer[r])}
+
+    def iter_entries(self, layer: int) -> Iterator[dict]:
+        for _, r in self.sorted_rows(layer):
+            yield self.entry(r)
+
+    def nbytes(self) -> int:
+        cols = sum(getattr(self, n).nbytes for n in ("layer", "kid", "pol", "mag", "count", "ts",
+                                                     "voff", "vlen", "free_stack"))
+        return cols + self.slot.nbytes + self.vals.nbytes
+
+    def kernel_cols(self):
+        """The columns in kernel argument order (``layer, kid, pol, mag, count, ts, voff, vlen``)."""
+        n = self.nrows
+        return (self.layer[:n], self.kid[:n], self.pol[:n], self.mag[:n], self.count[:n],
+                self.ts[:n], self.voff[:n], self.vlen[:n])
