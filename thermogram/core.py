@@ -194,13 +194,7 @@ class Thermogram:
         return Signal.coerce(amount, "amount")
 
     # ------------------------------------------------------------------ reads
-    def _lookup(self, key: str) -> Optional[Tuple[np.ndarray, Signal, ThermalState]]:
-        if self._pending.n:
-            found, value, strength = self._pending.lookup(key)
-            if found:
-                if value is None:
-                    return None
-                return value, strength, ThermalState.HOT
+    def _consolidated(self, key: str) -> Optional[Tuple[np.ndarray, Signal, ThermalState]]:
         s = self._store
         kid = s.index.get(key)
         if kid is None:
@@ -209,6 +203,26 @@ class Thermogram:
         if row < 0:
             return None
         return s.value(row), s.strength(row), ThermalState(lay)
+
+    def _kept_value(self, key: str, kept: Kept) -> np.ndarray:
+        """Value a pending value-keeping merge will keep."""
+        if kept.prev is None:
+            hit = self._consolidated(key)
+            v = None if hit is None else hit[0]
+        else:
+            _, v, _ = PendingLog.resolve(kept.prev)
+        return kept.own if v is None else v
+
+    def _lookup(self, key: str) -> Optional[Tuple[np.ndarray, Signal, ThermalState]]:
+        if self._pending.n:
+            found, value, strength = self._pending.lookup(key)
+            if found:
+                if value is None:
+                    return None
+                if type(value) is Kept:
+                    value = self._kept_value(key, value)
+                return value, strength, ThermalState.HOT
+        return self._consolidated(key)
 
     def read(self, key: str) -> Optional[np.ndarray]:
         """The key's current value (pending changes first, then the hottest layer), or None.
@@ -220,6 +234,8 @@ class Thermogram:
         if self._pending.n:
             found, value, _ = self._pending.lookup(key)
             if found:
+                if type(value) is Kept:
+                    return self._kept_value(key, value)
                 return value
         s = self._store
         kid = s.index.get(key)
@@ -329,9 +345,7 @@ class Thermogram:
 
     def _overlay_entry(self, d: Delta, obj: object) -> object:
         if d.delta_type == DeltaType.MERGE and self._fixed:
-            prev = self._lookup(d.key)
-            if prev is not None:
-                return Kept(prev[0], d.strength)
+            return Kept(self._pending.overlay.get(d.key), d.value, d.strength)
         return obj
 
     def _apply_delta_state(self, d: Delta) -> None:
@@ -371,38 +385,21 @@ class Thermogram:
         kids = self._store.kids_for(b.keys)
         entries = None
         if self._fixed and len(b) and (b.types == int(DeltaType.MERGE)).any():
-            # merges keep the value they find: resolve in order
+            # value-keeping merges must know what they land on: resolve in order
             entries = []
             shadow: Dict[str, object] = {}
+            overlay = self._pending.overlay
+            merge = int(DeltaType.MERGE)
             for i, k in enumerate(b.keys):
-                t = int(b.types[i])
-                if t == int(DeltaType.MERGE):
-                    prev = shadow.get(k)
-                    if prev is None:
-                        hit = self._lookup(k)
-                        prev_val = None if hit is None else hit[0]
-                    else:
-                        prev_val = self._overlay_value(prev)
-                    if prev_val is not None:
-                        s = b.strengths[i]
-                        e = Kept(prev_val, Signal._raw(int(s[0]), int(s[1])))
-                    else:
-                        e = (b, i)
-                else:
-                    e = (b, i)
+                e: object = (b, i)
+                if int(b.types[i]) == merge:
+                    s = b.strengths[i]
+                    prev = shadow[k] if k in shadow else overlay.get(k)
+                    e = Kept(prev, b.value(i), Signal._raw(int(s[0]), int(s[1])))
                 shadow[k] = e
                 entries.append(e)
         self._pending.append_batch(kids, b, entries)
         self.total_deltas += len(b)
-
-    @staticmethod
-    def _overlay_value(e: object) -> Optional[np.ndarray]:
-        if type(e) is Kept:
-            return e.value  # type: ignore[union-attr]
-        b, i = e  # type: ignore[misc]
-        if b.types[i] == int(DeltaType.DELETE):
-            return None
-        return b.values[b.offsets[i]:b.offsets[i + 1]]
 
     def _check_batch_deletes(self, b: DeltaBatch) -> None:
         dels = np.flatnonzero(b.types == int(DeltaType.DELETE))

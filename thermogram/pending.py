@@ -19,12 +19,20 @@ _DELETE = int(DeltaType.DELETE)
 
 
 class Kept:
-    """Overlay entry of a merge that keeps the key's existing value."""
+    """Overlay entry of a merge that keeps the key's existing value.
 
-    __slots__ = ("value", "strength")
+    ``prev`` is the overlay entry the merge landed on, or None for "the
+    consolidated state at read time"; ``own`` is the merge's value, used when
+    there is nothing to keep (then the merge creates the key).
+    """
 
-    def __init__(self, value: np.ndarray, strength: Signal):
-        self.value = value
+    __slots__ = ("prev", "own", "strength")
+
+    def __init__(self, prev: object, own: np.ndarray, strength: Signal):
+        if type(prev) is Kept:  # a merge on a merge keeps what the first one keeps
+            prev, own = prev.prev, prev.own
+        self.prev = prev
+        self.own = own
         self.strength = strength
 
 
@@ -104,11 +112,20 @@ class PendingLog:
             self.overlay.update(zip(b.keys, overlay_entries))
         self.dirty_bytes += b.dirty_bytes()
 
-    def lookup(self, key: str) -> Tuple[bool, Optional[np.ndarray], Optional[Signal]]:
-        """``(found, value or None if deleted, strength)`` from the overlay."""
+    def lookup(self, key: str) -> Tuple[bool, object, Optional[Signal]]:
+        """``(found, value or None if deleted, strength)`` from the overlay.
+
+        For a value-keeping merge the value is the :class:`Kept` entry itself;
+        the capsule resolves it against its layers.
+        """
         e = self.overlay.get(key)
         if e is None:
             return False, None, None
+        return self.resolve(e)
+
+    @staticmethod
+    def resolve(e: object) -> Tuple[bool, object, Optional[Signal]]:
+        """``(True, value | None | Kept, strength)`` of one overlay entry."""
         if type(e) is tuple:
             b, i = e
             if b.types[i] == _DELETE:
@@ -116,7 +133,7 @@ class PendingLog:
             s = b.strengths[i]
             return True, b.values[b.offsets[i]:b.offsets[i + 1]], Signal._raw(int(s[0]), int(s[1]))
         if type(e) is Kept:
-            return True, e.value, e.strength
+            return True, e, e.strength
         if e.delta_type == _DELETE:
             return True, None, None
         return True, e.value, e.strength
