@@ -136,6 +136,11 @@ class HashChain:
         self.head_hash = record.hash
         return self.head_hash
 
+    def push_linked(self, record: Record) -> None:
+        """Append a record already linked to the head by :meth:`check_link` + ``_link``."""
+        self.records.append(record)
+        self.head_hash = record.hash
+
     def append_verified(self, record: Record) -> str:
         """Append a record that already carries its link and hash (replay, load);
         raises :class:`ChainError` if either does not check out."""

@@ -22,6 +22,7 @@ from .chain import HashChain, OpRecord, Record
 from .consolidation import ConsolidationPolicy, ConsolidationResult
 from .delta import Clock, Delta, DeltaBatch, DeltaType, new_id, validate_key
 from .errors import ChainError, KeyMissingError, ThermogramError, ValidationError
+from .kernels import codec as _kcodec
 from .kernels import consolidation as _kc
 from .kernels import thermal as _kt
 from .pending import Kept, PendingLog
@@ -146,12 +147,12 @@ class Thermogram:
             raise ValidationError(f"semantics must be 'fixed' or 'reference', got {semantics!r}")
         if clock is not None and not callable(clock):
             raise ValidationError("clock must be a callable returning integer nanoseconds")
-        self.name = name
-        self.id = new_id() if id is None else str(id)
-        self.rule = rule
-        self.thermal_config = thermal_config
-        self.policy = policy
-        self.semantics = semantics
+        self._name = name
+        self._id = new_id() if id is None else str(id)
+        self._rule = rule
+        self._thermal_config = thermal_config
+        self._policy = policy
+        self._semantics = semantics
         self.clock: Clock = clock if clock is not None else _default_clock
         self._lock = threading.RLock()
         self._store = EntryStore()
@@ -160,6 +161,11 @@ class Thermogram:
         self.total_deltas = 0
         self.total_consolidations = 0
         self._replaying = False
+        self._journal = None  # set by thermogram.journal for file-backed capsules
+        self._on_record: Optional[Callable[[Record], None]] = None
+        self.custom: Optional[bytes] = None
+        self.extensions: Dict[str, Any] = {}
+        """Extra state saved with the capsule in ``.thermo`` v2 (e.g. an SNN's ``state()``)."""
         if _genesis is None:
             now = self._now()
             self.created_at = now
@@ -169,6 +175,39 @@ class Thermogram:
             self.created_at = int(_genesis.timestamp)
             self.last_consolidation = self.created_at
             self._chain.append_verified(_genesis)
+
+    # ------------------------------------------------------------------ configuration
+    name = property(lambda self: self._name, doc="Capsule name (set at creation).")
+    id = property(lambda self: self._id, doc="Capsule id (a UUID string unless given).")
+    rule = property(lambda self: self._rule, doc="The :class:`PlasticityRule` (change with :meth:`configure`).")
+    thermal_config = property(lambda self: self._thermal_config,
+                              doc="The :class:`ThermalConfig` (change with :meth:`configure`).")
+    policy = property(lambda self: self._policy,
+                      doc="The :class:`ConsolidationPolicy` (change with :meth:`configure`).")
+    semantics = property(lambda self: self._semantics, doc='``"fixed"`` or ``"reference"``.')
+
+    def _op_configure(self, args: Dict[str, Any], now: int) -> None:
+        if "rule" in args:
+            self._rule = PlasticityRule.from_dict(args["rule"])
+        if "thermal_config" in args:
+            self._thermal_config = ThermalConfig.from_dict(args["thermal_config"])
+        if "policy" in args:
+            self._policy = ConsolidationPolicy.from_dict(args["policy"])
+
+    @_locked
+    def configure(self, *, rule: Optional[PlasticityRule] = None,
+                  thermal_config: Optional[ThermalConfig] = None,
+                  policy: Optional[ConsolidationPolicy] = None) -> None:
+        """Change the rule, thermal config or consolidation policy (one record)."""
+        args: Dict[str, Any] = {}
+        for name, val, cls in (("rule", rule, PlasticityRule), ("thermal_config", thermal_config, ThermalConfig),
+                               ("policy", policy, ConsolidationPolicy)):
+            if val is not None:
+                if not isinstance(val, cls):
+                    raise ValidationError(f"{name} must be a {cls.__name__}, got {type(val).__name__}")
+                args[name] = val.to_dict()
+        if args:
+            self._run_op("configure", args, self._now())
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> int:
@@ -186,8 +225,23 @@ class Thermogram:
     def _fixed(self) -> bool:
         return self.semantics == "fixed"
 
-    def _record(self, op: str, args: Dict[str, Any], now: int) -> None:
-        self._chain.append(OpRecord(op, args, now))
+    def _commit(self, rec: Record, apply: Callable[[], Any]) -> Any:
+        """Link ``rec`` to the head, make it durable (journal, if file-backed),
+        apply it to the state, then append it to the chain."""
+        self._chain.check_link(rec)
+        rec._link(self._chain.head_hash)
+        if self._journal is not None:
+            self._journal.append(rec)
+        result = apply()
+        self._chain.push_linked(rec)
+        if self._on_record is not None:
+            self._on_record(rec)
+        return result
+
+    def _run_op(self, op: str, args: Dict[str, Any], now: int) -> Any:
+        """Run operation ``op`` as one record."""
+        fn = getattr(self, "_op_" + op)
+        return self._commit(OpRecord(op, args, now), lambda: fn(args, now))
 
     @staticmethod
     def _coerce_amount(amount: Any) -> Signal:
@@ -377,8 +431,7 @@ class Thermogram:
         self._chain.check_link(delta)
         if delta.delta_type == DeltaType.DELETE:
             self._check_delete(delta.key)
-        self._chain.append(delta)
-        self._apply_delta_state(delta)
+        self._commit(delta, lambda: self._apply_delta_state(delta))
         self._maybe_consolidate()
 
     def _apply_batch_state(self, b: DeltaBatch) -> None:
@@ -433,8 +486,7 @@ class Thermogram:
         self._chain.check_link(batch)
         if self._fixed:
             self._check_batch_deletes(batch)
-        self._chain.append(batch)
-        self._apply_batch_state(batch)
+        self._commit(batch, lambda: self._apply_batch_state(batch))
         self._maybe_consolidate()
 
     def write(self, key: str, value: Any, strength: Any = None, *, source: str = "") -> Delta:
@@ -508,8 +560,7 @@ class Thermogram:
         The chain is kept: the consolidation is one more record.
         """
         now = self._now()
-        res = self._op_consolidate({}, now)
-        self._record("consolidate", {}, now)
+        res = self._run_op("consolidate", {}, now)
         return res
 
     # ------------------------------------------------------------------ layer operations
@@ -530,8 +581,7 @@ class Thermogram:
     def apply_decay(self) -> None:
         """Decay every entry's strength by its layer's rate (``mag *= 1 - rate/255``)."""
         now = self._now()
-        self._op_apply_decay({}, now)
-        self._record("apply_decay", {}, now)
+        self._run_op("apply_decay", {}, now)
 
     def _op_run_thermal_transitions(self, args: Dict[str, Any], now: int) -> TransitionResult:
         s = self._store
@@ -555,8 +605,7 @@ class Thermogram:
         An entry may move several layers in one call, as in the reference.
         """
         now = self._now()
-        res = self._op_run_thermal_transitions({}, now)
-        self._record("run_thermal_transitions", {}, now)
+        res = self._run_op("run_thermal_transitions", {}, now)
         return res
 
     def _op_crystallize(self, args: Dict[str, Any], now: int) -> CrystallizationResult:
@@ -574,8 +623,7 @@ class Thermogram:
         """Move hot entries at or above ``crystallization_threshold`` with enough
         observations straight to cold (the reference's legacy step)."""
         now = self._now()
-        res = self._op_crystallize({}, now)
-        self._record("crystallize", {}, now)
+        res = self._run_op("crystallize", {}, now)
         return res
 
     def _op_prune_hot(self, args: Dict[str, Any], now: int) -> int:
@@ -585,10 +633,12 @@ class Thermogram:
     def prune_hot(self) -> int:
         """Drop hot entries weaker than the thermal ``prune_threshold``; returns the count."""
         now = self._now()
-        n = self._op_prune_hot({}, now)
-        if n:
-            self._record("prune_hot", {}, now)
-        return n
+        st = self._store
+        live = st.live()
+        doomed = int(np.count_nonzero((live == 0) & (st.mag[: st.nrows] < self.thermal_config.prune_threshold.magnitude)))
+        if not doomed:
+            return 0
+        return self._run_op("prune_hot", {}, now)
 
     def _op_warm(self, args: Dict[str, Any], now: int) -> int:
         s = self._store
@@ -614,8 +664,7 @@ class Thermogram:
         if not self.thermal_config.allow_warming or self._cold_kid(key) is None:
             return False
         now = self._now()
-        self._op_warm({"keys": [key]}, now)
-        self._record("warm", {"keys": [key]}, now)
+        self._run_op("warm", {"keys": [key]}, now)
         return True
 
     @_locked
@@ -630,8 +679,7 @@ class Thermogram:
         if not keys:
             return 0
         now = self._now()
-        n = self._op_warm({"keys": keys}, now)
-        self._record("warm", {"keys": keys}, now)
+        n = self._run_op("warm", {"keys": keys}, now)
         return n
 
     def _first_row(self, key: str) -> int:
@@ -659,8 +707,7 @@ class Thermogram:
             return False
         now = self._now()
         args = {"key": key, "amount": [a.polarity, a.magnitude]}
-        self._op_reinforce(args, now)
-        self._record("reinforce", args, now)
+        self._run_op("reinforce", args, now)
         return True
 
     def _op_weaken(self, args: Dict[str, Any], now: int) -> None:
@@ -683,8 +730,7 @@ class Thermogram:
             return False
         now = self._now()
         args = {"key": key, "amount": [a.polarity, a.magnitude]}
-        self._op_weaken(args, now)
-        self._record("weaken", args, now)
+        self._run_op("weaken", args, now)
         return True
 
     def _op_insert_entry(self, args: Dict[str, Any], now: int) -> None:
@@ -715,12 +761,32 @@ class Thermogram:
             raise ValidationError(f"updated_at must be int64 nanoseconds, got {updated_at!r}")
         args = {"key": key, "value": np.array(v), "strength": [st.polarity, st.magnitude],
                 "layer": int(lay), "update_count": int(update_count), "updated_at": int(ua)}
-        self._op_insert_entry(args, now)
-        self._record("insert_entry", args, now)
+        self._run_op("insert_entry", args, now)
+
+    def _op_set_custom(self, args: Dict[str, Any], now: int) -> None:
+        self.custom = args["custom"]
+
+    @_locked
+    def set_custom(self, data: Optional[bytes]) -> None:
+        """Set the capsule's custom metadata blob (the reference's ``metadata.custom``)."""
+        if data is not None and not isinstance(data, (bytes, bytearray)):
+            raise ValidationError(f"custom metadata must be bytes or None, got {type(data).__name__}")
+        self._run_op("set_custom", {"custom": None if data is None else bytes(data)}, self._now())
+
+    def _op_import(self, args: Dict[str, Any], now: int) -> None:
+        """Bulk-load entries and counters (opening a file written elsewhere)."""
+        e = args["entries"]
+        self._store.bulk_load(e["keys"], e["layer"], e["pol"], e["mag"], e["count"], e["ts"],
+                              e["values"], e["lengths"])
+        m = args["metadata"]
+        self.last_consolidation = int(m["last_consolidation"])
+        self.total_deltas = int(m["total_deltas"]) - int(m.get("pending", 0))
+        self.total_consolidations = int(m["total_consolidations"])
+        self.custom = m.get("custom")
 
     # ------------------------------------------------------------------ replay
     _OPS = ("consolidate", "apply_decay", "run_thermal_transitions", "crystallize", "prune_hot",
-            "warm", "reinforce", "weaken", "insert_entry")
+            "warm", "reinforce", "weaken", "insert_entry", "set_custom", "import", "configure")
 
     @classmethod
     def from_genesis(cls, genesis: OpRecord, *, clock: Optional[Clock] = None) -> "Thermogram":
@@ -772,30 +838,79 @@ class Thermogram:
             t._replaying = False
         return t
 
+    # ------------------------------------------------------------------ files
+    def save(self, path: Any, format: str = "v2") -> None:
+        """Save atomically (temp file, fsync, rename, fsync folder).
+
+        ``format="v2"`` (default) keeps everything: state, configuration, the whole
+        record history, extensions. ``format="v1"`` writes the reference crate's
+        format (state and pending deltas only) so thermogram-rs can read it.
+        """
+        from .codec import save
+        save(self, path, format)
+
+    @classmethod
+    def load(cls, path: Any, *, semantics: Optional[str] = None, clock: Optional[Clock] = None,
+             verify: bool = True, max_bytes: Optional[int] = None) -> "Thermogram":
+        """Load a ``.thermo`` v2, the reference's ``.thermo`` v1, or its legacy JSON
+        (detected from the bytes). Corrupt or hostile input raises :class:`FormatError`.
+
+        ``semantics`` applies to v1/JSON files (v2 files carry their own).
+        """
+        from .codec import DEFAULT_MAX_BYTES, load
+        return load(path, semantics=semantics, clock=clock, verify=verify,
+                    max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
+
+    def to_bytes(self, format: str = "v2") -> bytes:
+        """The capsule encoded as ``.thermo`` bytes."""
+        from .codec import encode
+        return encode(self, format)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, semantics: Optional[str] = None, clock: Optional[Clock] = None,
+                   verify: bool = True) -> "Thermogram":
+        """Inverse of :meth:`to_bytes` (any supported format)."""
+        from .codec import decode
+        return decode(data, semantics=semantics, clock=clock, verify=verify)
+
     # ------------------------------------------------------------------ digest, stats, display
+    def _live_rows_sorted(self) -> Tuple[np.ndarray, List[str]]:
+        """Live rows ordered by (layer, key), and their keys."""
+        s = self._store
+        rows = np.flatnonzero(s.live() != FREE)
+        keys = s.keys
+        names = [keys[k] for k in s.kid[rows].tolist()]
+        by_key = sorted(range(len(rows)), key=names.__getitem__)
+        rows = rows[np.array(by_key, dtype=np.int64)] if by_key else rows
+        order = np.argsort(s.layer[rows], kind="stable")
+        rows = rows[order]
+        return rows, [keys[k] for k in s.kid[rows].tolist()]
+
     def state_digest(self) -> str:
         """SHA-256 (hex) over the whole logical state: every layer's entries sorted
         by key, the pending deltas in order, and the lifetime counters."""
         s = self._store
-        h = hashlib.sha256(b"thermogram:state:v1\x00")
-        for lay in range(4):
-            rows = s.sorted_rows(lay)
-            h.update(u64(len(rows)))
-            for key, r in rows:
-                o = int(s.voff[r])
-                h.update(lp(key.encode("utf-8", "surrogatepass")))
-                h.update(lp(s.vals[o:o + int(s.vlen[r])].tobytes()))
-                h.update(bytes([int(s.pol[r]) & 0xFF, int(s.mag[r])]))
-                h.update(u64(int(s.count[r])))
-                h.update(i64(int(s.ts[r])))
+        rows, names = self._live_rows_sorted()
+        kb = [k.encode("utf-8", "surrogatepass") for k in names]
+        h = hashlib.sha256(b"thermogram:state:v2\x00")
+        h.update(u64(len(rows)))
+        h.update(s.layer[rows].tobytes())
+        h.update(np.fromiter((len(b) for b in kb), dtype=np.int64, count=len(kb)).tobytes())
+        h.update(b"".join(kb))
+        h.update(s.vlen[rows].tobytes())
+        vals = np.empty(int(s.vlen[rows].sum()), SIGNAL)
+        _kcodec.gather_values(s.voff, s.vlen, rows, s.vals.view(np.uint16), vals.view(np.uint16))
+        h.update(vals.tobytes())
+        h.update(s.pol[rows].tobytes() + s.mag[rows].tobytes() + s.count[rows].tobytes() + s.ts[rows].tobytes())
         p = self._pending
         kid, typ, pol, mag, ts, voff, vlen, _ = p.columns()
         h.update(u64(p.n))
-        for i in range(p.n):
-            h.update(lp(s.keys[int(kid[i])].encode("utf-8", "surrogatepass")))
+        h.update(b"".join(lp(s.keys[k].encode("utf-8", "surrogatepass")) for k in kid.tolist()))
         h.update(typ.tobytes() + pol.tobytes() + mag.tobytes() + ts.tobytes() + vlen.tobytes())
         h.update(p.vals[: p.vend].tobytes())
-        h.update(u64(self.total_deltas) + u64(self.total_consolidations) + i64(self.last_consolidation))
+        h.update(u64(self.total_deltas % 2 ** 64) + u64(self.total_consolidations % 2 ** 64)
+                 + i64(self.last_consolidation))
+        h.update(b"\x00" if self.custom is None else b"\x01" + lp(self.custom))
         return h.hexdigest()
 
     def layer_counts(self) -> Dict[str, int]:

@@ -179,6 +179,33 @@ class EntryStore:
     def strength(self, r: int) -> Signal:
         return Signal._raw(int(self.pol[r]), int(self.mag[r]))
 
+    def bulk_load(self, keys: List[str], layers: np.ndarray, pol: np.ndarray, mag: np.ndarray,
+                  count: np.ndarray, ts: np.ndarray, values: np.ndarray, lengths: np.ndarray) -> None:
+        """Append many entries at once (rows in the given order). The caller has
+        checked that no (key, layer) pair is already present or repeated."""
+        n = len(keys)
+        kids = self.kids_for(keys)
+        self.ensure_rows(n)
+        nv = int(values.shape[0])
+        self.ensure_values(nv)
+        r0 = self.nrows
+        rows = np.arange(r0, r0 + n)
+        self.layer[rows] = layers
+        self.kid[rows] = kids
+        self.pol[rows] = pol
+        self.mag[rows] = mag
+        self.count[rows] = count
+        self.ts[rows] = ts
+        offs = np.zeros(n, np.int64)
+        if n:
+            np.cumsum(lengths[:-1], out=offs[1:])
+        self.voff[rows] = offs + self.vend
+        self.vlen[rows] = lengths
+        self.vals[self.vend:self.vend + nv] = values
+        self.vend += nv
+        self.slot[kids, layers.astype(np.int64)] = rows
+        self.nrows += n
+
     # views ---------------------------------------------------------------
     def live(self) -> np.ndarray:
         return self.layer[: self.nrows]

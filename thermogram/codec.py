@@ -1,0 +1,1013 @@
+"""Binary formats: ``.thermo`` v2 (ours), the reference's ``.thermo`` v1, legacy JSON.
+
+v2 layout (little-endian)::
+
+    header   "THRM" | u16 version=2 | u16 flags=0 | u32 section count | u32 reserved=0
+    section  4-byte tag | u32 flags=0 | u64 payload length | u64 xxh3_64(payload) | payload
+
+Sections: ``META`` (configuration and counters, canonical value encoding),
+``ENTR`` (the entry table as whole columns), ``RECS`` (every record since
+creation: kind, canonical bytes, hash), and optionally ``EXTN`` (extension
+state, e.g. an SNN, canonical value encoding). Every length is checked
+against the bytes that remain before anything is allocated; any
+inconsistency raises :class:`~thermogram.errors.FormatError`.
+
+v1 is the reference crate's format (CRC32 over everything after a 16-byte
+header; u16-prefixed strings; entries in HashMap order). It is read fully —
+pending deltas included, their SHA-256 chain checked under the reference's
+own hashing rule — and written on request so the Rust crate can read it.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import struct
+import tempfile
+import zlib
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import xxhash
+
+from .canonical import decode_value, encode_value
+from .chain import OpRecord, Record
+from .consolidation import ConsolidationPolicy, ConsolidationTrigger
+from .delta import _BATCH_TAG, _DELTA_TAG, Delta, DeltaBatch, DeltaType
+from .errors import FormatError, ThermogramError, ValidationError
+from .kernels import codec as _kc
+from .plasticity import PlasticityRule, UpdatePolicy
+from .signal import SIGNAL, Signal
+from .store import FREE
+from .thermal import ThermalConfig
+
+__all__ = ["save", "load", "encode", "decode", "encode_v1", "decode_v1", "encode_v2", "decode_v2",
+           "decode_legacy_json", "detect_format", "rfc3339", "parse_rfc3339", "reference_delta_hash",
+           "atomic_write", "encode_record", "decode_record", "DEFAULT_MAX_BYTES"]
+
+MAGIC = b"THRM"
+NS = 1_000_000_000
+DEFAULT_MAX_BYTES = 16 * 2 ** 30
+"""Largest file :func:`load` reads unless told otherwise (16 GiB)."""
+MAX_KEY_BYTES = 65_535
+
+
+# ----------------------------------------------------------------------------- byte reader
+class Reader:
+    """Bounds-checked little-endian reader: every read checks the bytes left."""
+
+    __slots__ = ("buf", "pos", "end", "what")
+
+    def __init__(self, buf: bytes, pos: int = 0, end: Optional[int] = None, what: str = "file"):
+        self.buf = buf
+        self.pos = pos
+        self.end = len(buf) if end is None else end
+        self.what = what
+
+    def left(self) -> int:
+        return self.end - self.pos
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or n > self.end - self.pos:
+            raise FormatError(f"{self.what}: truncated (need {n} bytes at offset {self.pos}, "
+                              f"{self.end - self.pos} left)")
+        b = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def _unpack(self, fmt: str, n: int):
+        return struct.unpack_from(fmt, self.take(n))[0]
+
+    def u8(self) -> int:
+        return self._unpack("<B", 1)
+
+    def u16(self) -> int:
+        return self._unpack("<H", 2)
+
+    def u32(self) -> int:
+        return self._unpack("<I", 4)
+
+    def u64(self) -> int:
+        return self._unpack("<Q", 8)
+
+    def i64(self) -> int:
+        return self._unpack("<q", 8)
+
+    def count(self, min_item_bytes: int, what: str, width: int = 4) -> int:
+        """A u32/u64 element count, checked against the bytes left before any allocation."""
+        n = self.u32() if width == 4 else self.u64()
+        if n * max(min_item_bytes, 1) > self.left():
+            raise FormatError(f"{self.what}: {what} count {n} exceeds the {self.left()} bytes left")
+        return n
+
+
+def _signal(p: int, m: int, what: str) -> Signal:
+    pol = p - 256 if p > 127 else p
+    if pol not in (-1, 0, 1):
+        raise FormatError(f"invalid polarity {pol} in {what}")
+    return Signal._raw(pol, m)
+
+
+def _signals_from_bytes(b: bytes, what: str) -> np.ndarray:
+    if len(b) % 2:
+        raise FormatError(f"{what}: odd signal byte count")
+    v = np.frombuffer(b, dtype=SIGNAL).copy()
+    p = v["polarity"]
+    if p.size and (p.min() < -1 or p.max() > 1):
+        raise FormatError(f"invalid polarity in {what}")
+    v.flags.writeable = False
+    return v
+
+
+# ----------------------------------------------------------------------------- time
+def rfc3339(ns: int) -> str:
+    """The text chrono's ``DateTime<Utc>::to_rfc3339()`` prints for ``ns`` since the epoch.
+
+    Fraction digits as chrono's AutoSi: none, 3, 6 or 9, whichever is exact.
+    """
+    secs, nanos = divmod(int(ns), NS)
+    d = _dt.datetime(1970, 1, 1) + _dt.timedelta(seconds=secs)
+    base = f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}"
+    if nanos == 0:
+        frac = ""
+    elif nanos % 1_000_000 == 0:
+        frac = f".{nanos // 1_000_000:03d}"
+    elif nanos % 1_000 == 0:
+        frac = f".{nanos // 1_000:06d}"
+    else:
+        frac = f".{nanos:09d}"
+    return f"{base}{frac}+00:00"
+
+
+def parse_rfc3339(text: str) -> int:
+    """Integer ns since the epoch from an RFC 3339 string (any offset, up to 9 fraction digits)."""
+    if not isinstance(text, str):
+        raise FormatError(f"timestamp must be an RFC 3339 string, got {text!r}")
+    t = text.strip()
+    try:
+        if t.endswith(("Z", "z")):
+            t, off = t[:-1], "+00:00"
+        else:
+            t, off = t[:-6], t[-6:]
+        frac_ns = 0
+        if "." in t:
+            t, frac = t.split(".", 1)
+            if not frac.isdigit() or len(frac) > 9:
+                raise ValueError
+            frac_ns = int(frac.ljust(9, "0"))
+        d = _dt.datetime.fromisoformat(t + off)
+    except ValueError:
+        raise FormatError(f"not an RFC 3339 timestamp: {text!r}") from None
+    epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+    delta = d - epoch
+    return (delta.days * 86400 + delta.seconds) * NS + frac_ns
+
+
+def _ns(secs: int, nanos: int) -> int:
+    if nanos >= NS:
+        raise FormatError(f"invalid timestamp: {nanos} nanoseconds")
+    ns = secs * NS + nanos
+    if not -(2 ** 63) <= ns < 2 ** 63:
+        raise FormatError(f"timestamp {secs}s is outside the supported range (years 1677-2262)")
+    return ns
+
+
+# ----------------------------------------------------------------------------- the reference's hashing
+def reference_delta_hash(d: Delta, prev_hash: Optional[str]) -> str:
+    """SHA-256 of a delta under the reference's rule: plain concatenation of id,
+    type byte, key, signals, RFC 3339 timestamp, source, strength and prev hash."""
+    h = hashlib.sha256()
+    h.update(d.id.encode())
+    h.update(bytes([int(d.delta_type)]))
+    h.update(d.key.encode())
+    h.update(d.value.tobytes())
+    h.update(rfc3339(d.timestamp).encode())
+    h.update(d.source.encode())
+    h.update(bytes([d.strength.polarity & 0xFF, d.strength.magnitude]))
+    if prev_hash is not None:
+        h.update(prev_hash.encode())
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- records (v2, journal)
+_KIND = {"delta": 0, "batch": 1, "op": 2}
+_OP_TAG = b"thermogram:op:v1\x00"
+
+
+def encode_record(rec: Record) -> bytes:
+    """``u8 kind | u32 length | canonical bytes | 32-byte hash``."""
+    cb = rec.canonical_bytes()
+    return bytes([_KIND[rec.kind]]) + struct.pack("<I", len(cb)) + cb + bytes.fromhex(rec.hash)
+
+
+def _int_field(r: Reader) -> int:
+    flag = r.u8()
+    if flag != 0:
+        raise FormatError(f"{r.what}: malformed integer field")
+    return r.i64()
+
+
+def _lp(r: Reader) -> bytes:
+    n = r.u64()
+    return r.take(n)
+
+
+def _opt_lp(r: Reader) -> Optional[bytes]:
+    flag = r.u8()
+    if flag == 0:
+        return None
+    if flag != 1:
+        raise FormatError(f"{r.what}: malformed optional field")
+    return _lp(r)
+
+
+def _text(b: bytes, what: str) -> str:
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{what} is not valid UTF-8") from None
+
+
+def _prev(b: Optional[bytes]) -> Optional[str]:
+    if b is None:
+        return None
+    s = _text(b, "prev_hash")
+    if len(s) != 64:
+        raise FormatError("prev_hash must be 64 hex characters")
+    return s
+
+
+def _decode_delta(r: Reader) -> Delta:
+    if r.take(len(_DELTA_TAG)) != _DELTA_TAG:
+        raise FormatError(f"{r.what}: bad delta tag")
+    dtype = _int_field(r)
+    did = _text(_lp(r), "delta id")
+    key = _text(_lp(r), "delta key")
+    value = _signals_from_bytes(_lp(r), "delta value")
+    ts = _int_field(r)
+    source = _text(_lp(r), "delta source")
+    sb = _lp(r)
+    if len(sb) != 2:
+        raise FormatError("delta strength must be 2 bytes")
+    strength = _signal(sb[0], sb[1], "delta strength")
+    flag = r.u8()
+    obs = None
+    if flag == 1:
+        obs = _int_field(r)
+        if obs < 0:
+            obs += 2 ** 64
+    elif flag != 0:
+        raise FormatError("malformed observation count")
+    custom = _opt_lp(r)
+    prev = _prev(_opt_lp(r))
+    try:
+        d = Delta(dtype, key, value, source=source, strength=strength, timestamp=ts, id=did,
+                  observation_count=obs, custom=custom)
+    except ValidationError as e:
+        raise FormatError(f"invalid delta record: {e}") from None
+    d.prev_hash = prev
+    return d
+
+
+def _decode_batch(r: Reader) -> DeltaBatch:
+    if r.take(len(_BATCH_TAG)) != _BATCH_TAG:
+        raise FormatError(f"{r.what}: bad batch tag")
+    bid = _text(_lp(r), "batch id")
+    source = _text(_lp(r), "batch source")
+    ts = _int_field(r)
+    n = r.u64()
+    if n > r.left():
+        raise FormatError("batch row count exceeds the record")
+    types = np.frombuffer(_lp(r), np.uint8).copy()
+    klen_b = _lp(r)
+    if len(klen_b) != 8 * n or types.shape != (n,):
+        raise FormatError("batch column lengths disagree")
+    klen = np.frombuffer(klen_b, np.uint64).astype(np.int64)
+    kb = _lp(r)
+    if int(klen.sum()) != len(kb):
+        raise FormatError("batch key bytes disagree with their lengths")
+    ends = np.cumsum(klen).tolist()
+    starts = [0] + ends[:-1]
+    keys = [_text(kb[a:b], "batch key") for a, b in zip(starts, ends)]
+    offs_b = _lp(r)
+    if len(offs_b) != 8 * (n + 1):
+        raise FormatError("batch offsets have the wrong length")
+    offsets = np.frombuffer(offs_b, np.int64).copy()
+    values = _signals_from_bytes(_lp(r), "batch values")
+    sb = _lp(r)
+    if len(sb) != 2 * n:
+        raise FormatError("batch strengths have the wrong length")
+    strengths = _signals_from_bytes(sb, "batch strengths").copy()
+    tsb = _lp(r)
+    if len(tsb) != 8 * n:
+        raise FormatError("batch timestamps have the wrong length")
+    timestamps = np.frombuffer(tsb, np.int64).copy()
+    prev = _prev(_opt_lp(r))
+    try:
+        b = DeltaBatch(keys, types, values, offsets, strengths, timestamps, source=source, id=bid,
+                       timestamp=ts)
+    except ValidationError as e:
+        raise FormatError(f"invalid batch record: {e}") from None
+    b.prev_hash = prev
+    return b
+
+
+def _decode_op(r: Reader) -> OpRecord:
+    if r.take(len(_OP_TAG)) != _OP_TAG:
+        raise FormatError(f"{r.what}: bad operation tag")
+    op = _text(_lp(r), "operation name")
+    ts = _int_field(r)
+    args = decode_value(_lp(r))
+    if not isinstance(args, dict):
+        raise FormatError("operation arguments must be a mapping")
+    prev = _prev(_opt_lp(r))
+    return OpRecord(op, args, ts, prev)
+
+
+def decode_record(r: Reader) -> Record:
+    """One record written by :func:`encode_record`; its hash is checked against its bytes."""
+    kind = r.u8()
+    n = r.u32()
+    body = r.take(n)
+    stored = r.take(32).hex()
+    sub = Reader(body, what=f"{r.what} record")
+    if kind == 0:
+        rec: Record = _decode_delta(sub)
+    elif kind == 1:
+        rec = _decode_batch(sub)
+    elif kind == 2:
+        rec = _decode_op(sub)
+    else:
+        raise FormatError(f"unknown record kind {kind}")
+    if sub.left():
+        raise FormatError("trailing bytes in a record")
+    if rec.compute_hash() != stored:
+        raise FormatError("record hash does not match its content")
+    rec._hash = stored
+    return rec
+
+
+# ----------------------------------------------------------------------------- v2
+def _section(tag: bytes, payload: bytes) -> bytes:
+    return tag + struct.pack("<IQQ", 0, len(payload), xxhash.xxh3_64_intdigest(payload)) + payload
+
+
+def _entry_columns(t) -> Tuple[bytes, int]:
+    s = t._store
+    rows = np.flatnonzero(s.live() != FREE)
+    n = len(rows)
+    keys = s.keys
+    kb = [keys[k].encode("utf-8", "surrogatepass") for k in s.kid[rows].tolist()]
+    klen = np.fromiter((len(b) for b in kb), dtype=np.uint32, count=n)
+    vlen = s.vlen[rows]
+    vals = np.empty(int(vlen.sum()), SIGNAL)
+    _kc.gather_values(s.voff, s.vlen, rows, s.vals.view(np.uint16), vals.view(np.uint16))
+    kbytes = b"".join(kb)
+    head = struct.pack("<QQQ", n, vals.shape[0], len(kbytes))
+    body = b"".join((head, s.layer[rows].tobytes(), s.pol[rows].tobytes(), s.mag[rows].tobytes(),
+                     s.count[rows].tobytes(), s.ts[rows].tobytes(), klen.tobytes(),
+                     vlen.astype(np.uint32).tobytes(), kbytes, vals.tobytes()))
+    return body, n
+
+
+def _meta(t) -> Dict[str, Any]:
+    return {"name": t.name, "id": t.id, "semantics": t.semantics, "rule": t.rule.to_dict(),
+            "thermal_config": t.thermal_config.to_dict(), "policy": t.policy.to_dict(),
+            "created_at": t.created_at, "last_consolidation": t.last_consolidation,
+            "total_deltas": t.total_deltas, "total_consolidations": t.total_consolidations,
+            "custom": t.custom, "head_hash": t.head_hash, "records": len(t._chain),
+            "state_digest": t.state_digest()}
+
+
+def encode_v2(t, extensions: Optional[Dict[str, Any]] = None) -> bytes:
+    """The capsule as ``.thermo`` v2 bytes (state snapshot + full record history)."""
+    with t._lock:
+        meta = encode_value(_meta(t))
+        entr, _ = _entry_columns(t)
+        recs = [struct.pack("<Q", len(t._chain))]
+        recs.extend(encode_record(r) for r in t._chain.records)
+        sections = [_section(b"META", meta), _section(b"ENTR", entr), _section(b"RECS", b"".join(recs))]
+        ext = dict(getattr(t, "extensions", None) or {})
+        if extensions:
+            ext.update(extensions)
+        if ext:
+            sections.append(_section(b"EXTN", encode_value(ext)))
+    header = MAGIC + struct.pack("<HHII", 2, 0, len(sections), 0)
+    return header + b"".join(sections)
+
+
+def _sections(data: bytes) -> Dict[bytes, Tuple[int, int]]:
+    r = Reader(data, what=".thermo v2")
+    if r.take(4) != MAGIC:
+        raise FormatError("not a .thermo file (bad magic)")
+    version = r.u16()
+    if version != 2:
+        raise FormatError(f"unsupported .thermo version {version}")
+    flags = r.u16()
+    nsec = r.u32()
+    reserved = r.u32()
+    if flags != 0 or reserved != 0:
+        raise FormatError(f"unknown header flags {flags:#x}/{reserved:#x}")
+    if nsec > 64:
+        raise FormatError(f"implausible section count {nsec}")
+    out: Dict[bytes, Tuple[int, int]] = {}
+    for _ in range(nsec):
+        tag = r.take(4)
+        sflags = r.u32()
+        length = r.u64()
+        checksum = r.u64()
+        if length > r.left():
+            raise FormatError(f"section {tag!r} claims {length} bytes, {r.left()} left")
+        start = r.pos
+        r.pos += length
+        if sflags != 0:
+            raise FormatError(f"unknown flags on section {tag!r}")
+        if xxhash.xxh3_64_intdigest(memoryview(data)[start:start + length]) != checksum:
+            raise FormatError(f"section {tag!r} checksum mismatch (corrupt file)")
+        if tag in out:
+            raise FormatError(f"duplicate section {tag!r}")
+        out[tag] = (start, start + length)
+    if r.left():
+        raise FormatError(f"{r.left()} trailing bytes after the last section")
+    for need in (b"META", b"ENTR", b"RECS"):
+        if need not in out:
+            raise FormatError(f"missing section {need.decode()}")
+    return out
+
+
+def _decode_entries(data: bytes, start: int, end: int):
+    r = Reader(data, start, end, "ENTR section")
+    n, nvals, nkb = struct.unpack("<QQQ", r.take(24))
+    need = n * (1 + 1 + 1 + 8 + 8 + 4 + 4) + nkb + 2 * nvals
+    if need != r.left():
+        raise FormatError(f"ENTR section: columns need {need} bytes, section has {r.left()}")
+    col = lambda dt, k: np.frombuffer(r.take(k * np.dtype(dt).itemsize), dt).copy()  # noqa: E731
+    layer = col(np.uint8, n)
+    pol = col(np.int8, n)
+    mag = col(np.uint8, n)
+    count = col(np.uint64, n)
+    ts = col(np.int64, n)
+    klen = col(np.uint32, n).astype(np.int64)
+    vlen = col(np.uint32, n).astype(np.int64)
+    kb = r.take(nkb)
+    vals = np.frombuffer(r.take(2 * nvals), SIGNAL).copy()
+    if n and (layer.max() > 3 or pol.min() < -1 or pol.max() > 1):
+        raise FormatError("ENTR section: bad layer or polarity")
+    if int(klen.sum()) != nkb or int(vlen.sum()) != nvals:
+        raise FormatError("ENTR section: lengths disagree with totals")
+    if nvals and (vals["polarity"].min() < -1 or vals["polarity"].max() > 1):
+        raise FormatError("ENTR section: bad value polarity")
+    if n and klen.min() == 0:
+        raise FormatError("ENTR section: empty key")
+    ends = np.cumsum(klen).tolist()
+    starts = [0] + ends[:-1]
+    if kb.isascii():
+        text = kb.decode("ascii")
+        keys = [text[a:b] for a, b in zip(starts, ends)]
+    else:
+        keys = [_text(kb[a:b], "key") for a, b in zip(starts, ends)]
+    if len(set(zip(keys, layer.tolist()))) != n:
+        raise FormatError("ENTR section: a key appears twice in one layer")
+    return keys, layer, pol, mag, count, ts, vals, vlen
+
+
+def _decode_records(data: bytes, start: int, end: int) -> List[Record]:
+    r = Reader(data, start, end, "RECS section")
+    n = r.u64()
+    if n * 37 > r.left():
+        raise FormatError(f"RECS section claims {n} records, too many for its size")
+    recs = [decode_record(r) for _ in range(n)]
+    if r.left():
+        raise FormatError("RECS section: trailing bytes")
+    return recs
+
+
+def _rebuild_pending(t) -> None:
+    """Re-apply the deltas recorded since the last consolidation as pending."""
+    recs = t._chain.records
+    i = len(recs)
+    while i > 0 and not (recs[i - 1].kind == "op" and recs[i - 1].op == "consolidate"):
+        i -= 1
+    for rec in recs[i:]:
+        if rec.kind == "delta":
+            t._apply_delta_state(rec)
+        elif rec.kind == "batch":
+            t._apply_batch_state(rec)
+
+
+def decode_v2(data: bytes, *, clock=None, verify: bool = True):
+    """A capsule from ``.thermo`` v2 bytes. With ``verify`` the state digest is
+    recomputed and compared with the one stored."""
+    from .core import Thermogram
+    secs = _sections(data)
+    meta = decode_value(data[slice(*secs[b"META"])])
+    if not isinstance(meta, dict):
+        raise FormatError("META section is not a mapping")
+    recs = _decode_records(data, *secs[b"RECS"])
+    if not recs:
+        raise FormatError("RECS section has no genesis record")
+    try:
+        t = Thermogram.from_genesis(recs[0], clock=clock)
+        for rec in recs[1:]:
+            t._chain.append_verified(rec)
+        keys, layer, pol, mag, count, ts, vals, vlen = _decode_entries(data, *secs[b"ENTR"])
+        t._store.bulk_load(keys, layer, pol, mag, count, ts, vals, vlen)
+        t._replaying = True
+        _rebuild_pending(t)
+        t._replaying = False
+        t._rule = PlasticityRule.from_dict(meta["rule"])
+        t._thermal_config = ThermalConfig.from_dict(meta["thermal_config"])
+        t._policy = ConsolidationPolicy.from_dict(meta["policy"])
+        t.created_at = int(meta["created_at"])
+        t.last_consolidation = int(meta["last_consolidation"])
+        t.total_deltas = int(meta["total_deltas"])
+        t.total_consolidations = int(meta["total_consolidations"])
+        t.custom = meta.get("custom")
+    except FormatError:
+        raise
+    except (ThermogramError, KeyError, TypeError, ValueError) as e:
+        raise FormatError(f"inconsistent .thermo v2 content: {e}") from None
+    if t.head_hash != meta.get("head_hash"):
+        raise FormatError("head hash in META does not match the records")
+    if verify and t.state_digest() != meta.get("state_digest"):
+        raise FormatError("state digest in META does not match the decoded state")
+    if b"EXTN" in secs:
+        ext = decode_value(data[slice(*secs[b"EXTN"])])
+        if not isinstance(ext, dict):
+            raise FormatError("EXTN section is not a mapping")
+        t.extensions = ext
+    return t
+
+
+# ----------------------------------------------------------------------------- v1 (the reference's)
+_TRIGGER_TAGS = {"delta_count": 0, "time_period": 1, "dirty_size": 2, "manual": 3}
+
+
+def _v1_str(r: Reader, what: str) -> str:
+    return _text(r.take(r.u16()), what)
+
+
+def _v1_signal(r: Reader, what: str) -> Signal:
+    b = r.take(2)
+    return _signal(b[0], b[1], what)
+
+
+def _v1_ts(r: Reader) -> int:
+    secs = r.i64()
+    nanos = r.u32()
+    return _ns(secs, nanos)
+
+
+def _v1_blob(r: Reader, what: str) -> Optional[bytes]:
+    flag = r.u8()
+    if flag == 1:
+        n = r.u32()
+        return bytes(r.take(n))
+    return None
+
+
+def _v1_opt_str(r: Reader, what: str) -> Optional[str]:
+    return _v1_str(r, what) if r.u8() == 1 else None
+
+
+def decode_v1(data: bytes, *, semantics: str = "fixed", clock=None):
+    """A capsule from the reference's ``.thermo`` v1 bytes (CRC32 and sizes checked,
+    pending deltas' SHA-256 chain verified under the reference's rule)."""
+    from .core import Thermogram
+    if len(data) < 16:
+        raise FormatError(".thermo v1: file shorter than its 16-byte header")
+    r = Reader(data, what=".thermo v1")
+    if r.take(4) != MAGIC:
+        raise FormatError("not a .thermo file (bad magic)")
+    if r.u16() != 1:
+        raise FormatError("not a .thermo v1 file")
+    if r.u16() != 0:
+        raise FormatError(".thermo v1: unknown header flags")
+    total = r.u32()
+    crc = r.u32()
+    if zlib.crc32(memoryview(data)[16:]) != crc:
+        raise FormatError(".thermo v1: CRC32 mismatch (corrupt file)")
+    if total != len(data):
+        raise FormatError(f".thermo v1: header says {total} bytes, file has {len(data)}")
+    name = _v1_str(r, "name")
+    tid = _v1_str(r, "id")
+    sig = lambda w: _v1_signal(r, w)  # noqa: E731
+    decay = [sig("decay rate") for _ in range(4)]
+    promo = [sig("promotion threshold") for _ in range(4)]
+    demo = [sig("demotion threshold") for _ in range(4)]
+    min_obs = [r.u64() for _ in range(4)]
+    allow = [r.u8() != 0 for _ in range(4)]
+    try:
+        cfg = ThermalConfig(decay, promo, demo, min_obs, allow, sig("prune threshold"),
+                            sig("crystallization threshold"), r.u8() != 0, sig("warming delta"))
+    except ValidationError as e:
+        raise FormatError(f"bad thermal config: {e}") from None
+    created = _v1_ts(r)
+    last = _v1_ts(r)
+    total_deltas = r.u32()
+    total_cons = r.u32()
+    custom = _v1_blob(r, "metadata custom")
+    pb = r.u8()
+    if pb > 4:
+        raise FormatError(f"unknown plasticity policy {pb}")
+    rule = PlasticityRule(UpdatePolicy(pb), *[sig("plasticity rule") for _ in range(5)])
+    prune = r.u8() != 0
+    merge = r.u8() != 0
+    triggers = []
+    for _ in range(r.u8()):
+        tag = r.u8()
+        if tag == 0:
+            triggers.append(ConsolidationTrigger.delta_count(r.u32()))
+        elif tag == 1:
+            triggers.append(ConsolidationTrigger.time_period(r.u64()))
+        elif tag == 2:
+            triggers.append(ConsolidationTrigger.dirty_size(r.u32()))
+        elif tag == 3:
+            triggers.append(ConsolidationTrigger.manual())
+        else:
+            raise FormatError(f"unknown trigger type {tag}")
+    policy = ConsolidationPolicy(tuple(triggers), prune, merge)
+    cols = {k: [] for k in ("keys", "layer", "pol", "mag", "count", "ts", "values", "lengths")}
+    buf = np.frombuffer(data, np.uint8)
+    for lay in range(4):
+        n = r.count(24, "entry")
+        ko, kl, vo, vl = (np.zeros(n, np.int64) for _ in range(4))
+        pol, mag = np.zeros(n, np.int8), np.zeros(n, np.uint8)
+        secs, nanos, cnt = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+        end = int(_kc.scan_v1_entries(buf, r.pos, n, ko, kl, vo, vl, pol, mag, secs, nanos, cnt))
+        if end < 0:
+            raise FormatError({-1: "entry layer truncated", -2: "invalid polarity in an entry",
+                               -3: "invalid timestamp in an entry"}[end])
+        keys = [_text(data[a:a + b], "entry key") for a, b in zip(ko.tolist(), kl.tolist())]
+        if len(set(keys)) != n:
+            raise FormatError("a key appears twice in one layer")
+        if n and (secs.max() > 9_223_372_035 or secs.min() < -9_223_372_036):
+            raise FormatError("entry timestamp outside the supported range (years 1677-2262)")
+        vals = [np.frombuffer(data, SIGNAL, int(b), int(a)) for a, b in zip(vo.tolist(), vl.tolist())]
+        cols["keys"] += keys
+        cols["layer"].append(np.full(n, lay, np.uint8))
+        cols["pol"].append(pol)
+        cols["mag"].append(mag)
+        cols["count"].append(cnt.astype(np.uint64))
+        cols["ts"].append(secs * NS + nanos)
+        cols["values"] += vals
+        cols["lengths"].append(vl)
+        r.pos = end
+    n_deltas = r.count(2 + 1 + 2 + 4 + 12 + 2 + 2 + 1 + 1 + 1 + 2, "delta")
+    head = _v1_opt_str(r, "head hash")
+    deltas: List[Tuple[Delta, Optional[str], str]] = []
+    for i in range(n_deltas):
+        did = _v1_str(r, "delta id")
+        tb = r.u8()
+        if tb > 3:
+            raise FormatError(f"unknown delta type {tb}")
+        key = _v1_str(r, "delta key")
+        nv = r.count(2, "signal")
+        value = _signals_from_bytes(r.take(2 * nv), "delta value")
+        ts = _v1_ts(r)
+        source = _v1_str(r, "delta source")
+        strength = sig("delta strength")
+        obs = r.u32() if r.u8() == 1 else None
+        dcustom = _v1_blob(r, "delta custom")
+        prev = _v1_opt_str(r, "prev hash")
+        h = _v1_str(r, "hash")
+        try:
+            d = Delta(DeltaType(tb), key, value, source=source, strength=strength, timestamp=ts, id=did,
+                      observation_count=obs, custom=dcustom)
+        except ValidationError as e:
+            raise FormatError(f"delta {i}: {e}") from None
+        deltas.append((d, prev, h))
+    if r.left():
+        raise FormatError(f".thermo v1: {r.left()} trailing bytes")
+    # the pending chain, under the reference's own hashing rule
+    prev_h: Optional[str] = None
+    for i, (d, prev, h) in enumerate(deltas):
+        if prev != prev_h:
+            raise FormatError(f"pending delta {i} does not link to the previous delta", )
+        if reference_delta_hash(d, prev) != h:
+            raise FormatError(f"pending delta {i} hash does not match its content")
+        prev_h = h
+    if head != prev_h:
+        raise FormatError("head hash does not match the last pending delta")
+    return _assemble_import(Thermogram, name, tid, rule, cfg, policy, semantics, clock, created, last,
+                            total_deltas, total_cons, custom, cols, [d for d, _, _ in deltas], "thermo-v1")
+
+
+def _assemble_import(Thermogram, name, tid, rule, cfg, policy, semantics, clock, created, last,
+                     total_deltas, total_cons, custom, cols, pending: List[Delta], source: str):
+    genesis = OpRecord("genesis", {"name": name, "id": tid, "rule": rule.to_dict(),
+                                   "thermal_config": cfg.to_dict(), "policy": policy.to_dict(),
+                                   "semantics": semantics, "format": 1}, created)
+    genesis._link(None)
+    t = Thermogram.from_genesis(genesis, clock=clock)
+    values = np.concatenate(cols["values"]) if cols["values"] else np.zeros(0, SIGNAL)
+    cat = lambda k, dt: (np.concatenate(cols[k]).astype(dt) if cols[k] else np.zeros(0, dt))  # noqa: E731
+    entries = {"keys": cols["keys"], "layer": cat("layer", np.uint8), "pol": cat("pol", np.int8),
+               "mag": cat("mag", np.uint8), "count": cat("count", np.uint64), "ts": cat("ts", np.int64),
+               "values": values, "lengths": cat("lengths", np.int64)}
+    meta = {"last_consolidation": last, "total_deltas": total_deltas, "total_consolidations": total_cons,
+            "custom": custom, "pending": len(pending), "source": source}
+    t._replaying = True
+    try:
+        t._run_op("import", {"entries": entries, "metadata": meta}, t._now())
+        for d in pending:
+            t._commit(d, lambda d=d: t._apply_delta_state(d))
+    finally:
+        t._replaying = False
+    return t
+
+
+def _pending_deltas(t) -> List[Delta]:
+    recs = t._chain.records
+    i = len(recs)
+    while i > 0 and not (recs[i - 1].kind == "op" and recs[i - 1].op == "consolidate"):
+        i -= 1
+    out: List[Delta] = []
+    for rec in recs[i:]:
+        out.extend(rec.deltas())
+    return out
+
+
+def encode_v1(t) -> bytes:
+    """The capsule in the reference's ``.thermo`` v1 format.
+
+    Entries are written in table order (for a capsule read from a v1 file and
+    not changed since, that is the file's order, so the bytes round-trip).
+    Pending deltas get the reference's hashes. Counts the format holds as u32
+    (update counts, totals) saturate at 2**32 - 1 instead of wrapping.
+    """
+    u32max = 2 ** 32 - 1
+    sat = lambda v: min(int(v), u32max)  # noqa: E731
+    out = bytearray()
+    w = out.extend
+
+    def s16(text: str, what: str) -> None:
+        b = text.encode("utf-8")
+        if len(b) > 65535:
+            raise ValidationError(f"{what} is {len(b)} bytes; .thermo v1 strings hold at most 65535")
+        w(struct.pack("<H", len(b)))
+        w(b)
+
+    def sg(s: Signal) -> None:
+        w(bytes([s.polarity & 0xFF, s.magnitude]))
+
+    def ts(ns: int) -> None:
+        secs, nanos = divmod(int(ns), NS)
+        w(struct.pack("<qI", secs, nanos))
+
+    with t._lock:
+        w(MAGIC + struct.pack("<HHII", 1, 0, 0, 0))
+        s16(t.name, "name")
+        s16(t.id, "id")
+        cfg = t.thermal_config
+        for group in (cfg.decay_rates, cfg.promotion_thresholds, cfg.demotion_thresholds):
+            for s in group:
+                sg(s)
+        w(struct.pack("<4Q", *cfg.min_observations))
+        w(bytes(int(b) for b in cfg.allow_demotion))
+        sg(cfg.prune_threshold)
+        sg(cfg.crystallization_threshold)
+        w(bytes([int(cfg.allow_warming)]))
+        sg(cfg.warming_delta)
+        ts(t.created_at)
+        ts(t.last_consolidation)
+        w(struct.pack("<II", sat(t.total_deltas), sat(t.total_consolidations)))
+        if t.custom is None:
+            w(b"\x00")
+        else:
+            w(b"\x01" + struct.pack("<I", len(t.custom)) + t.custom)
+        rule = t.rule
+        w(bytes([int(rule.policy)]))
+        for s in (rule.novelty_threshold, rule.merge_threshold, rule.decay_rate, rule.prune_threshold,
+                  rule.learning_rate):
+            sg(s)
+        pol = t.policy
+        w(bytes([int(pol.enable_pruning), int(pol.enable_merging), len(pol.triggers)]))
+        for trig in pol.triggers:
+            w(bytes([_TRIGGER_TAGS[trig.kind]]))
+            if trig.kind == "time_period":
+                w(struct.pack("<Q", trig.value))
+            elif trig.kind in ("delta_count", "dirty_size"):
+                w(struct.pack("<I", sat(trig.value)))
+        s = t._store
+        for lay in range(4):
+            rows = s.rows_in(lay)
+            n = len(rows)
+            kb = [s.keys[k].encode("utf-8") for k in s.kid[rows].tolist()]
+            if any(len(b) > 65535 for b in kb):
+                raise ValidationError(".thermo v1 keys hold at most 65535 bytes")
+            klen = np.fromiter((len(b) for b in kb), np.int64, count=n)
+            koff = np.zeros(n, np.int64)
+            if n:
+                np.cumsum(klen[:-1], out=koff[1:])
+            vlen = s.vlen[rows]
+            secs, nanos = np.divmod(s.ts[rows], NS)
+            size = int(n * 24 + klen.sum() + 2 * vlen.sum())
+            chunk = np.zeros(size, np.uint8)
+            end = _kc.write_v1_entries(chunk, 0, np.frombuffer(b"".join(kb) or b"\x00", np.uint8), koff, klen,
+                                       s.vals.view(np.uint8), s.voff[rows], vlen, s.pol[rows], s.mag[rows],
+                                       secs, nanos, np.minimum(s.count[rows], u32max).astype(np.int64))
+            assert end == size
+            w(struct.pack("<I", n))
+            w(chunk.tobytes())
+        pending = _pending_deltas(t)
+        hashes: List[str] = []
+        prev: Optional[str] = None
+        for d in pending:
+            prev = reference_delta_hash(d, prev)
+            hashes.append(prev)
+        w(struct.pack("<I", len(pending)))
+        if prev is None:
+            w(b"\x00")
+        else:
+            w(b"\x01")
+            s16(prev, "head hash")
+        prev = None
+        for d, h in zip(pending, hashes):
+            s16(d.id, "delta id")
+            w(bytes([int(d.delta_type)]))
+            s16(d.key, "delta key")
+            w(struct.pack("<I", len(d.value)))
+            w(d.value.tobytes())
+            ts(d.timestamp)
+            s16(d.source, "delta source")
+            sg(d.strength)
+            if d.observation_count is None:
+                w(b"\x00")
+            else:
+                w(b"\x01" + struct.pack("<I", sat(d.observation_count)))
+            if d.custom is None:
+                w(b"\x00")
+            else:
+                w(b"\x01" + struct.pack("<I", len(d.custom)) + d.custom)
+            if prev is None:
+                w(b"\x00")
+            else:
+                w(b"\x01")
+                s16(prev, "prev hash")
+            s16(h, "hash")
+            prev = h
+    struct.pack_into("<I", out, 8, len(out))
+    struct.pack_into("<I", out, 12, zlib.crc32(memoryview(out)[16:]))
+    return bytes(out)
+
+
+# ----------------------------------------------------------------------------- legacy JSON
+def _json_signal(v: Any, what: str) -> Signal:
+    try:
+        return Signal(v["polarity"], v["magnitude"]) if isinstance(v, dict) else Signal.coerce(v, what)
+    except (ValidationError, KeyError, TypeError):
+        raise FormatError(f"bad signal in {what}: {v!r}") from None
+
+
+def decode_legacy_json(data: bytes, *, semantics: str = "fixed", clock=None):
+    """A capsule from the reference's serde JSON (``Thermogram`` serialised)."""
+    from .core import Thermogram
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise FormatError(f"not a .thermo file or JSON capsule: {e}") from None
+    if not isinstance(doc, dict):
+        raise FormatError("JSON capsule must be an object")
+    try:
+        rule = PlasticityRule.from_dict(doc["plasticity_rule"])
+        cfg = ThermalConfig.from_dict(doc["thermal_config"])
+        policy = ConsolidationPolicy.from_dict(doc["consolidation_policy"])
+        meta = doc["metadata"]
+        cols = {k: [] for k in ("keys", "layer", "pol", "mag", "count", "ts", "values", "lengths")}
+        for lay, field in enumerate(("hot_entries", "warm_entries", "cool_entries", "cold_entries")):
+            for key, e in (doc.get(field) or {}).items():
+                vals = np.array([_json_signal(x, "value").to_tuple() for x in e["value"]], SIGNAL).reshape(-1)
+                st = _json_signal(e["strength"], "strength")
+                cols["keys"].append(str(e.get("key", key)))
+                cols["layer"].append(np.array([lay], np.uint8))
+                cols["pol"].append(np.array([st.polarity], np.int8))
+                cols["mag"].append(np.array([st.magnitude], np.uint8))
+                cols["count"].append(np.array([int(e["update_count"])], np.uint64))
+                cols["ts"].append(np.array([parse_rfc3339(e["updated_at"])], np.int64))
+                cols["values"].append(vals)
+                cols["lengths"].append(np.array([len(vals)], np.int64))
+        pending = []
+        chain = doc.get("dirty_chain") or {}
+        prev_h = None
+        for i, d in enumerate(chain.get("deltas") or []):
+            m = d["metadata"]
+            delta = Delta(d["delta_type"], d["key"],
+                          np.array([_json_signal(x, "value").to_tuple() for x in d["value"]], SIGNAL).reshape(-1),
+                          source=m["source"], strength=_json_signal(m["strength"], "strength"),
+                          timestamp=parse_rfc3339(m["timestamp"]), id=d["id"],
+                          observation_count=m.get("observation_count"),
+                          custom=None if m.get("custom") is None else bytes(m["custom"]))
+            if d.get("prev_hash") != prev_h or reference_delta_hash(delta, d.get("prev_hash")) != d.get("hash"):
+                raise FormatError(f"JSON capsule: pending delta {i} fails chain verification")
+            prev_h = d["hash"]
+            pending.append(delta)
+        if chain.get("head_hash") != prev_h:
+            raise FormatError("JSON capsule: head hash does not match the last pending delta")
+        custom = meta.get("custom")
+        return _assemble_import(Thermogram, str(doc["name"]), str(doc["id"]), rule, cfg, policy, semantics,
+                                clock, parse_rfc3339(meta["created_at"]), parse_rfc3339(meta["last_consolidation"]),
+                                int(meta["total_deltas"]), int(meta["total_consolidations"]),
+                                None if custom is None else bytes(custom), cols, pending, "json")
+    except FormatError:
+        raise
+    except (KeyError, TypeError, ValueError, ThermogramError) as e:
+        raise FormatError(f"JSON capsule is malformed: {e!r}") from None
+
+
+# ----------------------------------------------------------------------------- files
+def detect_format(data: bytes) -> str:
+    """``"v2"``, ``"v1"`` or ``"json"`` from a file's first bytes."""
+    if data[:4] == MAGIC:
+        if len(data) < 6:
+            raise FormatError("truncated .thermo header")
+        version = struct.unpack_from("<H", data, 4)[0]
+        if version == 2:
+            return "v2"
+        if version == 1:
+            return "v1"
+        raise FormatError(f"unsupported .thermo version {version}")
+    if data.lstrip()[:1] == b"{":
+        return "json"
+    raise FormatError("not a .thermo file (no THRM magic) nor a JSON capsule")
+
+
+def encode(t, format: str = "v2") -> bytes:
+    """Bytes of the capsule in ``format`` (``"v2"`` or ``"v1"``)."""
+    if format == "v2":
+        return encode_v2(t)
+    if format == "v1":
+        return encode_v1(t)
+    raise ValidationError(f"unknown format {format!r}; expected 'v2' or 'v1'")
+
+
+def decode(data: bytes, *, semantics: Optional[str] = None, clock=None, verify: bool = True):
+    """A capsule from bytes of any supported format (auto-detected)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValidationError("decode needs bytes")
+    data = bytes(data)
+    fmt = detect_format(data)
+    try:
+        if fmt == "v2":
+            return decode_v2(data, clock=clock, verify=verify)
+        if fmt == "v1":
+            return decode_v1(data, semantics=semantics or "fixed", clock=clock)
+        return decode_legacy_json(data, semantics=semantics or "fixed", clock=clock)
+    except FormatError:
+        raise
+    except (struct.error, ValueError, KeyError, TypeError, IndexError, OverflowError, MemoryError,
+            UnicodeDecodeError, RecursionError) as e:
+        raise FormatError(f"malformed {fmt} data: {e!r}") from None
+
+
+def fsync_dir(path: str) -> None:
+    """fsync a folder so a rename in it is durable (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync,
+    ``os.replace``, fsync the folder. A crash leaves the old file or the new one."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(folder)
+
+
+def save(t, path, format: str = "v2") -> None:
+    """Save atomically in ``format`` (``"v2"`` default, ``"v1"`` for the Rust crate)."""
+    atomic_write(path, encode(t, format))
+
+
+def load(path, *, semantics: Optional[str] = None, clock=None, verify: bool = True,
+         max_bytes: int = DEFAULT_MAX_BYTES):
+    """Load a capsule file of any supported format."""
+    size = os.path.getsize(path)
+    if size > max_bytes:
+        raise FormatError(f"{path}: {size} bytes is over the {max_bytes}-byte limit (max_bytes=)")
+    with open(path, "rb") as f:
+        data = f.read()
+    return decode(data, semantics=semantics, clock=clock, verify=verify)
