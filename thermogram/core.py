@@ -162,6 +162,9 @@ class Thermogram:
         self.total_consolidations = 0
         self._replaying = False
         self._journal = None  # set by thermogram.journal for file-backed capsules
+        self._lock_handle = None
+        self._path: Optional[str] = None
+        self._readonly = False
         self._on_record: Optional[Callable[[Record], None]] = None
         self.custom: Optional[bytes] = None
         self.extensions: Dict[str, Any] = {}
@@ -228,6 +231,9 @@ class Thermogram:
     def _commit(self, rec: Record, apply: Callable[[], Any]) -> Any:
         """Link ``rec`` to the head, make it durable (journal, if file-backed),
         apply it to the state, then append it to the chain."""
+        if self._readonly:
+            from .journal import ReadOnlyError
+            raise ReadOnlyError(f"{self._path} was opened read-only")
         self._chain.check_link(rec)
         rec._link(self._chain.head_hash)
         if self._journal is not None:
@@ -839,6 +845,68 @@ class Thermogram:
         return t
 
     # ------------------------------------------------------------------ files
+    @classmethod
+    def open(cls, path: Any, *, create: bool = False, readonly: bool = False, fsync: str = "always",
+             batch_size: int = 256, clock: Optional[Clock] = None, **kwargs: Any) -> "Thermogram":
+        """A file-backed capsule: snapshot ``path`` plus a durable journal beside it.
+
+        Every record is appended to ``path + ".journal"`` before the call that
+        made it returns (``fsync``: ``"always"`` default, ``"batch"`` every
+        ``batch_size`` records, ``"never"``). :meth:`checkpoint` writes a new
+        snapshot and starts a new journal segment (old ones are archived, not
+        deleted). Opening replays the journal and cuts a torn tail. One writer
+        at a time (a lock file; a second gets :class:`LockedError`); any number
+        of ``readonly=True`` readers. With ``create=True`` a missing file is
+        created from ``kwargs`` (``name``, ``rule``, ``thermal_config``, ...).
+        Use as a context manager or call :meth:`close`.
+        """
+        from .journal import open_capsule
+        return open_capsule(cls, path, create=create, readonly=readonly, fsync=fsync,
+                            batch_size=batch_size, clock=clock, **kwargs)
+
+    @property
+    def path(self) -> Optional[str]:
+        """The snapshot path of a file-backed capsule, else None."""
+        return self._path
+
+    @_locked
+    def checkpoint(self) -> None:
+        """Write a new snapshot atomically and start a new journal segment
+        (the old one is archived beside it, not deleted)."""
+        if self._path is None or self._journal is None:
+            raise ThermogramError("checkpoint() needs a capsule opened with Thermogram.open() for writing")
+        from .codec import atomic_write, encode_v2
+        self._journal.sync()
+        atomic_write(self._path, encode_v2(self))
+        self._journal.rotate(self.head_hash)
+
+    def journal_segments(self) -> List[str]:
+        """Archived journal segments of a file-backed capsule, oldest first."""
+        return [] if self._journal is None else self._journal.archived()
+
+    def delete_archived_segments(self) -> int:
+        """Delete archived journal segments (history before the last checkpoint
+        then lives only in the snapshot). Returns how many were deleted."""
+        return 0 if self._journal is None else self._journal.delete_archived()
+
+    def close(self) -> None:
+        """Flush and fsync the journal and release the writer's lock (file-backed capsules)."""
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+            if self._lock_handle is not None:
+                self._lock_handle.release()
+                self._lock_handle = None
+            if self._path is not None:
+                self._readonly = True
+
+    def __enter__(self) -> "Thermogram":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def save(self, path: Any, format: str = "v2") -> None:
         """Save atomically (temp file, fsync, rename, fsync folder).
 
