@@ -15,4 +15,6 @@ from .chain import HashChain, OpRecord  # noqa: F401
 from .core import (CrystallizationResult, Thermogram, ThermogramStats,  # noqa: F401
                    TransitionResult)
 
+from .arrow import ArchiveReport, verify_archive  # noqa: F401,E402
+
 __version__ = "0.1.0"

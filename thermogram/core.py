@@ -929,6 +929,49 @@ class Thermogram:
         return load(path, semantics=semantics, clock=clock, verify=verify,
                     max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
 
+    # ------------------------------------------------------------------ tables
+    def to_arrow(self):
+        """Every consolidated entry as a ``pyarrow.Table`` (see :mod:`thermogram.arrow`)."""
+        from .arrow import to_arrow
+        return to_arrow(self)
+
+    @classmethod
+    def from_arrow(cls, table: Any, name: Optional[str] = None, **kwargs: Any) -> "Thermogram":
+        """A new capsule holding the entries of an Arrow table written by :meth:`to_arrow`."""
+        from .arrow import from_arrow
+        return from_arrow(cls, table, name, **kwargs)
+
+    def records_to_arrow(self):
+        """The history, one row per record (with each record's bytes)."""
+        from .arrow import records_to_arrow
+        return records_to_arrow(self)
+
+    def deltas_to_arrow(self):
+        """Every delta since creation, one row each (batches expanded)."""
+        from .arrow import deltas_to_arrow
+        return deltas_to_arrow(self)
+
+    def to_parquet(self, path: Any, **kwargs: Any) -> None:
+        """Entries as a Parquet file."""
+        from .arrow import to_parquet
+        to_parquet(self, path, **kwargs)
+
+    @classmethod
+    def read_parquet(cls, path: Any, **kwargs: Any) -> "Thermogram":
+        """A capsule from a Parquet file written by :meth:`to_parquet`."""
+        from .arrow import read_parquet
+        return read_parquet(cls, path, **kwargs)
+
+    def export_to_json(self, path: Any = None, consolidate: Optional[bool] = None) -> Dict[str, Any]:
+        """The reference's JSON export shape (see :func:`thermogram.arrow.export_to_json`)."""
+        from .arrow import export_to_json
+        return export_to_json(self, path, consolidate)
+
+    def export_archive(self, folder: Any) -> str:
+        """An immutable archive folder of Parquet files plus a SHA-256 manifest."""
+        from .arrow import export_archive
+        return export_archive(self, folder)
+
     def to_bytes(self, format: str = "v2") -> bytes:
         """The capsule encoded as ``.thermo`` bytes."""
         from .codec import encode
