@@ -161,6 +161,7 @@ class Thermogram:
         self.total_deltas = 0
         self.total_consolidations = 0
         self._replaying = False
+        self._digest: Optional[str] = None
         self._journal = None  # set by thermogram.journal for file-backed capsules
         self._lock_handle = None
         self._path: Optional[str] = None
@@ -231,6 +232,7 @@ class Thermogram:
     def _commit(self, rec: Record, apply: Callable[[], Any]) -> Any:
         """Link ``rec`` to the head, make it durable (journal, if file-backed),
         apply it to the state, then append it to the chain."""
+        self._digest = None
         if self._readonly:
             from .journal import ReadOnlyError
             raise ReadOnlyError(f"{self._path} was opened read-only")
@@ -809,6 +811,7 @@ class Thermogram:
             raise ChainError(f"genesis record is malformed: {e}", index=0) from None
 
     def _replay_record(self, rec: Record) -> None:
+        self._digest = None
         rec = rec.copy()
         self._chain.append_verified(rec)
         if rec.kind == "delta":
@@ -999,7 +1002,15 @@ class Thermogram:
 
     def state_digest(self) -> str:
         """SHA-256 (hex) over the whole logical state: every layer's entries sorted
-        by key, the pending deltas in order, and the lifetime counters."""
+        by key, the pending deltas in order, and the lifetime counters.
+
+        Cached until the next change."""
+        with self._lock:
+            if self._digest is None:
+                self._digest = self._compute_digest()
+            return self._digest
+
+    def _compute_digest(self) -> str:
         s = self._store
         rows, names = self._live_rows_sorted()
         kb = [k.encode("utf-8", "surrogatepass") for k in names]

@@ -236,9 +236,9 @@ def open_capsule(cls, path, *, create: bool = False, readonly: bool = False, fsy
                 os.replace(jpath, jpath + ".orphan")
             journal = JournalFile(path, t.head_hash, fsync, batch_size, create=True)
         else:
-            if kwargs:
-                raise ThermogramError(f"{path} exists: configuration comes from the file "
-                                      f"(unexpected {sorted(kwargs)})")
+            if kwargs and not create:
+                raise ThermogramError(f"{path} exists: its configuration comes from the file "
+                                      f"(unexpected {sorted(kwargs)}; they apply only with create=True)")
             t = load(path, clock=clock)
             journal = None
             if os.path.exists(jpath):

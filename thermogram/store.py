@@ -110,14 +110,15 @@ class EntryStore:
         return k
 
     def kids_for(self, keys: List[str]) -> np.ndarray:
-        """Key ids of many keys (registering new ones)."""
-        get = self.index.get
-        kids = [get(k, -1) for k in keys]
-        if -1 in kids:
-            for i, k in enumerate(kids):
-                if k == -1:
-                    kids[i] = self.kid_for(keys[i])
-        return np.array(kids, dtype=np.int64)
+        """Key ids of many keys (registering new ones, in first-seen order)."""
+        index = self.index
+        new = [k for k in dict.fromkeys(keys) if k not in index]
+        if new:
+            start = len(self.keys)
+            index.update(zip(new, range(start, start + len(new))))
+            self.keys.extend(new)
+            self.ensure_keys(len(self.keys))
+        return np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
 
     # rows -----------------------------------------------------------------
     def alloc_row(self) -> int:
