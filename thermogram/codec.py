@@ -229,6 +229,16 @@ def _text(b: bytes, what: str) -> str:
         raise FormatError(f"{what} is not valid UTF-8") from None
 
 
+def _split_keys(kb: bytes, klen: np.ndarray, what: str) -> List[str]:
+    """Keys from their concatenated UTF-8 bytes and byte lengths."""
+    ends = np.cumsum(klen).tolist()
+    starts = [0] + ends[:-1]
+    if kb.isascii():  # byte offsets are character offsets: one decode, then slices
+        text = kb.decode("ascii")
+        return [text[a:b] for a, b in zip(starts, ends)]
+    return [_text(kb[a:b], what) for a, b in zip(starts, ends)]
+
+
 def _prev(b: Optional[bytes]) -> Optional[str]:
     if b is None:
         return None
@@ -287,9 +297,7 @@ def _decode_batch(r: Reader) -> DeltaBatch:
     kb = _lp(r)
     if int(klen.sum()) != len(kb):
         raise FormatError("batch key bytes disagree with their lengths")
-    ends = np.cumsum(klen).tolist()
-    starts = [0] + ends[:-1]
-    keys = [_text(kb[a:b], "batch key") for a, b in zip(starts, ends)]
+    keys = _split_keys(kb, klen, "batch key")
     offs_b = _lp(r)
     if len(offs_b) != 8 * (n + 1):
         raise FormatError("batch offsets have the wrong length")
@@ -298,7 +306,8 @@ def _decode_batch(r: Reader) -> DeltaBatch:
     sb = _lp(r)
     if len(sb) != 2 * n:
         raise FormatError("batch strengths have the wrong length")
-    strengths = _signals_from_bytes(sb, "batch strengths").copy()
+    strengths = _signals_from_bytes(sb, "batch strengths")
+    strengths.flags.writeable = True
     tsb = _lp(r)
     if len(tsb) != 8 * n:
         raise FormatError("batch timestamps have the wrong length")
@@ -461,13 +470,7 @@ def _decode_entries(data: bytes, start: int, end: int):
         raise FormatError("ENTR section: bad value polarity")
     if n and klen.min() == 0:
         raise FormatError("ENTR section: empty key")
-    ends = np.cumsum(klen).tolist()
-    starts = [0] + ends[:-1]
-    if kb.isascii():
-        text = kb.decode("ascii")
-        keys = [text[a:b] for a, b in zip(starts, ends)]
-    else:
-        keys = [_text(kb[a:b], "key") for a, b in zip(starts, ends)]
+    keys = _split_keys(kb, klen, "key")
     if len(set(zip(keys, layer.tolist()))) != n:
         raise FormatError("ENTR section: a key appears twice in one layer")
     return keys, layer, pol, mag, count, ts, vals, vlen
