@@ -396,9 +396,16 @@ class Thermogram:
         """Deltas applied since the last consolidation."""
         return self._pending.n
 
-    def verify(self) -> bool:
-        """Verify the whole chain; raises :class:`ChainError` at the first bad record."""
-        return self._chain.verify()
+    def verify(self, trusted_keys: Optional[Sequence[Any]] = None) -> bool:
+        """Verify the whole chain; raises :class:`ChainError` at the first bad record.
+
+        With ``trusted_keys`` also require a head signed by one of them that
+        matches these records (see :meth:`verify_trust`)."""
+        with self._lock:
+            self._chain.verify()
+            if trusted_keys is not None:
+                self.verify_trust(trusted_keys)
+            return True
 
     # ------------------------------------------------------------------ deltas
     def _check_delete(self, key: str) -> None:
@@ -792,9 +799,67 @@ class Thermogram:
         self.total_consolidations = int(m["total_consolidations"])
         self.custom = m.get("custom")
 
+    # ------------------------------------------------------------------ trust
+    def _merkle(self):
+        from .merkle import MerkleTree
+        return MerkleTree([bytes.fromhex(r.hash) for r in self._chain.records])
+
+    def merkle_root(self, size: Optional[int] = None) -> bytes:
+        """RFC 9162 Merkle root over the record hashes (of the first ``size`` records)."""
+        with self._lock:
+            return self._merkle().root(-1 if size is None else int(size))
+
+    def prove_inclusion(self, index: int, size: Optional[int] = None) -> List[bytes]:
+        """Audit path showing record ``index`` is in the log of ``size`` records."""
+        with self._lock:
+            return self._merkle().inclusion(int(index), -1 if size is None else int(size))
+
+    def prove_consistency(self, old_size: int, size: Optional[int] = None) -> List[bytes]:
+        """Proof that the first ``old_size`` records are a prefix of the current log."""
+        with self._lock:
+            return self._merkle().consistency(int(old_size), -1 if size is None else int(size))
+
+    @staticmethod
+    def verify_inclusion(record_hash: str, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
+        """Check an inclusion proof for a record hash (hex) against a Merkle root."""
+        from .merkle import verify_inclusion
+        return verify_inclusion(bytes.fromhex(record_hash), index, size, proof, root)
+
+    @staticmethod
+    def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
+                           proof: Sequence[bytes]) -> bool:
+        """Check that a log of ``new_size`` records extends one of ``old_size``."""
+        from .merkle import verify_consistency
+        return verify_consistency(old_size, new_size, old_root, new_root, proof)
+
+    def _op_sign_head(self, args: Dict[str, Any], now: int) -> None:
+        """Signatures change no state; they live in the chain."""
+
+    @_locked
+    def sign_head(self, key: Any) -> str:
+        """Sign the current head (and the Merkle root of every record so far) with
+        ``key``: HMAC secret bytes, or a ``cryptography`` Ed25519 private key. The
+        signature is stored as a record. Returns the key id."""
+        from .trust import head_message, key_id, sign_message
+        size = len(self._chain)
+        root = self.merkle_root()
+        alg, sig = sign_message(key, head_message(self.id, size, self.head_hash, root))
+        kid = key_id(key)
+        self._run_op("sign_head", {"alg": alg, "key_id": kid, "size": size, "head": self.head_hash,
+                                   "root": root, "signature": sig}, self._now())
+        return kid
+
+    def verify_trust(self, trusted_keys: Sequence[Any]):
+        """Verify the chain and that a trusted key signed these records; returns a
+        :class:`~thermogram.trust.TrustReport` (which key signed what). Raises
+        :class:`ChainError` on a rewrite or when no trusted signature exists."""
+        from .trust import verify_trust
+        with self._lock:
+            return verify_trust(self, trusted_keys)
+
     # ------------------------------------------------------------------ replay
     _OPS = ("consolidate", "apply_decay", "run_thermal_transitions", "crystallize", "prune_hot",
-            "warm", "reinforce", "weaken", "insert_entry", "set_custom", "import", "configure")
+            "warm", "reinforce", "weaken", "insert_entry", "set_custom", "import", "configure", "sign_head")
 
     @classmethod
     def from_genesis(cls, genesis: OpRecord, *, clock: Optional[Clock] = None) -> "Thermogram":
@@ -922,15 +987,19 @@ class Thermogram:
 
     @classmethod
     def load(cls, path: Any, *, semantics: Optional[str] = None, clock: Optional[Clock] = None,
-             verify: bool = True, max_bytes: Optional[int] = None) -> "Thermogram":
+             verify: bool = True, max_bytes: Optional[int] = None,
+             trusted_keys: Optional[Sequence[Any]] = None) -> "Thermogram":
         """Load a ``.thermo`` v2, the reference's ``.thermo`` v1, or its legacy JSON
         (detected from the bytes). Corrupt or hostile input raises :class:`FormatError`.
 
         ``semantics`` applies to v1/JSON files (v2 files carry their own).
         """
         from .codec import DEFAULT_MAX_BYTES, load
-        return load(path, semantics=semantics, clock=clock, verify=verify,
-                    max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
+        t = load(path, semantics=semantics, clock=clock, verify=verify or trusted_keys is not None,
+                 max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
+        if trusted_keys is not None:
+            t.verify(trusted_keys=trusted_keys)
+        return t
 
     # ------------------------------------------------------------------ tables
     def to_arrow(self):
