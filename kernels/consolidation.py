@@ -52,12 +52,10 @@ def _alloc(nrows, free_stack, n_free):
 
 @kernel
 def _write_value(r, src, src_off, n, vals, voff, vlen, vend):
-    """Store ``src[src_off:src_off+n]`` as row r's value: in place if it fits, else appended."""
-    if vlen[r] == n and n > 0:
-        o = voff[r]
-    else:
-        o = vend
-        vend += n
+    """Append ``src[src_off:src_off+n]`` as row r's value (values are never overwritten,
+    so views handed out earlier stay valid)."""
+    o = vend
+    vend += n
     for j in range(n):
         vals[o + j] = src[src_off + j]
     voff[r] = o

@@ -244,3 +244,15 @@ def compact_values(layer, voff, vlen, vals, out_vals):
             voff[r] = pos
             pos += n
     return pos
+
+
+@kernel
+def hottest_rows(slot, out):
+    """``out[k]`` = the row of key ``k``'s hottest copy, or -1."""
+    for k in range(slot.shape[0]):
+        r = -1
+        for lay in range(4):
+            if slot[k, lay] >= 0:
+                r = slot[k, lay]
+                break
+        out[k] = r

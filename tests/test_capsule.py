@@ -36,13 +36,17 @@ def test_write_read_update_delete_roundtrip():
     assert [d.delta_type for d in t.history("a")] == [DeltaType.CREATE, DeltaType.UPDATE, DeltaType.DELETE]
 
 
-def test_read_returns_copies_that_cannot_corrupt_the_capsule():
+def test_reads_are_read_only_snapshots():
     t = manual()
     t.write("a", v((1, 10)))
     t.consolidate()
     got = t.read("a")
-    got["magnitude"][0] = 99
-    assert t.read("a").tolist() == [(1, 10)]
+    with pytest.raises(ValueError):
+        got["magnitude"][0] = 99
+    t.write("a", v((1, 20)))
+    t.consolidate()
+    assert got.tolist() == [(1, 10)]  # what was read stays what it was
+    assert t.read("a").tolist() == [(1, 20)]
     pending = Delta.update("a", v((1, 3)))
     t.apply_delta(pending)
     with pytest.raises(ValueError):

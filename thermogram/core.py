@@ -261,10 +261,12 @@ class Thermogram:
         kid = s.index.get(key)
         if kid is None:
             return None
-        row, lay = s.hottest(kid)
+        if s.hottest_dirty:
+            s.refresh_hottest()
+        row = s.hottest.item(kid)
         if row < 0:
             return None
-        return s.value(row), s.strength(row), ThermalState(lay)
+        return s.value(row), s.strength(row), ThermalState(int(s.layer[row]))
 
     def _kept_value(self, key: str, kept: Kept) -> np.ndarray:
         """Value a pending value-keeping merge will keep."""
@@ -289,34 +291,44 @@ class Thermogram:
     def read(self, key: str) -> Optional[np.ndarray]:
         """The key's current value (pending changes first, then the hottest layer), or None.
 
-        Returns a read-only SIGNAL vector, or a fresh copy for consolidated entries.
+        Returns a read-only SIGNAL vector: values are never overwritten in place,
+        so it stays what it was when read (copy it to modify it).
         """
-        if type(key) is not str:
+        if type(key) is not str or not key:
             validate_key(key)
-        if self._pending.n:
-            found, value, _ = self._pending.lookup(key)
-            if found:
-                if type(value) is Kept:
-                    return self._kept_value(key, value)
-                return value
-        s = self._store
-        kid = s.index.get(key)
-        if kid is None:
-            return None
-        sl = s.slot[kid]
-        for lay in range(4):
-            r = sl[lay]
-            if r >= 0:
-                o = s.voff[r]
-                return s.vals[o:o + s.vlen[r]].copy()
-        return None
+        with self._lock:
+            p = self._pending
+            if p.n:
+                e = p.overlay.get(key)
+                if e is not None:
+                    if type(e) is tuple:  # a batch row
+                        b, i = e
+                        if b.types.item(i) == 2:  # DELETE
+                            return None
+                        return b.values[b.offsets.item(i):b.offsets.item(i + 1)]
+                    if type(e) is Kept:
+                        return self._kept_value(key, e)
+                    return None if e.delta_type == 2 else e.value
+            s = self._store
+            kid = s.index.get(key)
+            if kid is None:
+                return None
+            if s.hottest_dirty:
+                s.refresh_hottest()
+            r = s.hottest.item(kid)
+            if r < 0:
+                return None
+            o = s.voff.item(r)
+            return s.vals_ro[o:o + s.vlen.item(r)]
 
+    @_locked
     def read_with_strength(self, key: str) -> Optional[Tuple[np.ndarray, Signal]]:
         """``(value, strength)`` or None."""
         validate_key(key)
         hit = self._lookup(key)
         return None if hit is None else (hit[0], hit[1])
 
+    @_locked
     def read_with_state(self, key: str) -> Optional[Tuple[np.ndarray, Signal, ThermalState]]:
         """``(value, strength, layer)`` or None; a pending change reports ``HOT``."""
         validate_key(key)
@@ -325,6 +337,7 @@ class Thermogram:
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and bool(key) and self._lookup(key) is not None
 
+    @_locked
     def keys(self) -> List[str]:
         """Every key that :meth:`read` finds, sorted."""
         s = self._store
@@ -339,6 +352,7 @@ class Thermogram:
                 out.add(k)
         return sorted(out)
 
+    @_locked
     def keys_for_state(self, state: Any) -> List[str]:
         """Keys held (consolidated) in one layer, sorted."""
         lay = ThermalState.parse(state)
@@ -356,12 +370,14 @@ class Thermogram:
     def cold_keys(self) -> List[str]:
         return self.keys_for_state(ThermalState.COLD)
 
+    @_locked
     def entries(self, state: Any) -> List[Dict[str, Any]]:
         """The consolidated entries of one layer, sorted by key, as dicts
         (``key, value, strength, update_count, updated_at, layer``)."""
         lay = ThermalState.parse(state)
         return list(self._store.iter_entries(int(lay)))
 
+    @_locked
     def entry(self, key: str, state: Any) -> Optional[Dict[str, Any]]:
         """The key's consolidated entry in one layer, or None."""
         validate_key(key)
@@ -372,11 +388,13 @@ class Thermogram:
         r = self._store.row(kid, lay)
         return None if r < 0 else self._store.entry(r)
 
+    @_locked
     def history(self, key: str) -> List[Delta]:
         """Every delta on ``key`` since creation, oldest first (batches expanded)."""
         validate_key(key)
         return self._chain.history(key)
 
+    @_locked
     def records(self) -> List[Record]:
         """Every record since creation (genesis first), in chain order."""
         return list(self._chain.records)
@@ -548,6 +566,7 @@ class Thermogram:
                 self._fixed, s.layer, s.kid, s.pol, s.mag, s.count, s.ts, s.voff, s.vlen, s.slot,
                 s.vals.view(np.uint16), s.nrows, s.vend, s.free_stack, s.n_free, stats)
             s.nrows, s.vend, s.n_free = int(nrows), int(vend), int(n_free)
+            s.mark_changed()
             res.entries_merged = int(stats[0])
             res.entries_created = int(stats[1])
             res.entries_deleted = int(stats[2])
@@ -585,6 +604,8 @@ class Thermogram:
         c, n_free = _kt.prune_below(np.uint8(threshold), layer, cols[0], cols[1], cols[3], s.slot,
                                     s.free_stack, s.n_free)
         s.n_free = int(n_free)
+        if c:
+            s.mark_changed()
         return int(c)
 
     def _op_apply_decay(self, args: Dict[str, Any], now: int) -> None:
@@ -609,6 +630,7 @@ class Thermogram:
             np.array(tc.allow_demotion, dtype=np.bool_), np.uint8(tc.prune_threshold.magnitude),
             np.int64(now), layer, kid, pol, mag, count, ts, voff, vlen, s.slot, s.free_stack,
             s.n_free, out))
+        s.mark_changed()
         return TransitionResult(tuple(int(x) for x in out[:3]), tuple(int(x) for x in out[3:6]),
                                 int(out[6]))
 
@@ -631,6 +653,7 @@ class Thermogram:
                                            np.uint64(tc.min_observations[0]), layer, kid, pol, mag,
                                            count, ts, voff, vlen, s.slot, s.free_stack, s.n_free)
         s.n_free = int(n_free)
+        s.mark_changed()
         return CrystallizationResult(int(c), int(m))
 
     @_locked
@@ -663,6 +686,7 @@ class Thermogram:
                                   np.int64(now), s.layer[:n], s.kid[:n], s.pol[:n], s.mag[:n],
                                   s.ts[:n], s.slot, s.free_stack, s.n_free)
         s.n_free = int(n_free)
+        s.mark_changed()
         return int(c)
 
     def _cold_kid(self, key: str) -> Optional[int]:
@@ -701,7 +725,7 @@ class Thermogram:
         kid = self._store.index.get(key)
         if kid is None:
             return -1
-        return self._store.hottest(kid)[0]
+        return self._store.hottest_of(kid)[0]
 
     def _op_reinforce(self, args: Dict[str, Any], now: int) -> None:
         s = self._store
@@ -1104,11 +1128,13 @@ class Thermogram:
         h.update(b"\x00" if self.custom is None else b"\x01" + lp(self.custom))
         return h.hexdigest()
 
+    @_locked
     def layer_counts(self) -> Dict[str, int]:
         """Entries per layer: ``{"hot": .., "warm": .., "cool": .., "cold": ..}``."""
         c = self._store.counts()
         return {st.label: int(c[int(st)]) for st in ThermalState}
 
+    @_locked
     def strengths(self, state: Any) -> np.ndarray:
         """SIGNAL array of the strengths in one layer (row order)."""
         lay = int(ThermalState.parse(state))
@@ -1118,6 +1144,7 @@ class Thermogram:
         out["magnitude"] = self._store.mag[rows]
         return out
 
+    @_locked
     def stats(self) -> ThermogramStats:
         """Sizes and lifetime counters."""
         c = self._store.counts()
@@ -1133,6 +1160,7 @@ class Thermogram:
             last_consolidation=self.last_consolidation,
             estimated_size_bytes=est + self._pending.dirty_bytes)
 
+    @_locked
     def total_entries(self) -> int:
         """Consolidated entries over all layers (a key in two layers counts twice)."""
         return int(self._store.counts().sum())
@@ -1146,6 +1174,7 @@ class Thermogram:
                 f"cold={c['cold']}, pending={self._pending.n}, records={len(self._chain)}, "
                 f"head={self.head_hash[:12]}…)")
 
+    @_locked
     def _repr_html_(self) -> str:
         rows = []
         for st in ThermalState:

@@ -13,7 +13,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from .kernels import thermal as _kt
-from .signal import SIGNAL, Signal
+from .signal import SIGNAL, Signal, copy_signals, put_signals
 
 __all__ = ["EntryStore", "FREE"]
 
@@ -22,7 +22,10 @@ FREE = _kt.FREE
 
 def _grow(arr: np.ndarray, n: int, fill=None) -> np.ndarray:
     new = np.empty((n,) + arr.shape[1:], dtype=arr.dtype)
-    new[: arr.shape[0]] = arr
+    if arr.dtype == SIGNAL:
+        put_signals(new, 0, arr)
+    else:
+        new[: arr.shape[0]] = arr
     if fill is not None:
         new[arr.shape[0]:] = fill
     return new
@@ -48,8 +51,17 @@ class EntryStore:
         self.slot = np.full((max(8, key_capacity), 4), -1, np.int64)
         self.index: Dict[str, int] = {}
         self.keys: List[str] = []
-        self.vals = np.zeros(max(16, value_capacity), SIGNAL)
+        self.hottest = np.full(max(8, key_capacity), -1, np.int64)
+        self.hottest_dirty = False
+        self._set_vals(np.zeros(max(16, value_capacity), SIGNAL))
         self.vend = 0
+
+    def _set_vals(self, arr: np.ndarray) -> None:
+        """Install a value buffer. Values are append-only (a row's slice is never
+        overwritten), so read-only views handed out by ``read`` stay valid."""
+        self.vals = arr
+        self.vals_ro = arr.view()
+        self.vals_ro.flags.writeable = False
 
     # capacity -----------------------------------------------------------
     def ensure_rows(self, extra: int) -> None:
@@ -66,7 +78,9 @@ class EntryStore:
         cap = self.slot.shape[0]
         if n_keys <= cap:
             return
-        self.slot = _grow(self.slot, max(n_keys, cap * 2), -1)
+        n = max(n_keys, cap * 2)
+        self.slot = _grow(self.slot, n, -1)
+        self.hottest = _grow(self.hottest, n, -1)
 
     def ensure_values(self, extra: int) -> None:
         need = self.vend + extra
@@ -82,18 +96,18 @@ class EntryStore:
             new = np.zeros(max(live + extra, n // 2, 16), SIGNAL)
             self.vend = int(_kt.compact_values(self.layer[: self.nrows], self.voff, self.vlen,
                                                self.vals.view(np.uint16), new.view(np.uint16)))
-            self.vals = new
-            if self.vend + extra > self.vals.shape[0]:
-                self.vals = _grow(self.vals, self.vend + extra)
+            if self.vend + extra > new.shape[0]:
+                new = _grow(new, self.vend + extra)
+            self._set_vals(new)
             return
-        self.vals = _grow(self.vals, n)
+        self._set_vals(_grow(self.vals, n))
 
     def compact(self) -> None:
         """Rewrite the value buffer without garbage."""
         new = np.zeros(self.vals.shape[0], SIGNAL)
         self.vend = int(_kt.compact_values(self.layer[: self.nrows], self.voff, self.vlen,
                                            self.vals.view(np.uint16), new.view(np.uint16)))
-        self.vals = new
+        self._set_vals(new)
 
     # keys ---------------------------------------------------------------
     def kid_of(self, key: str) -> Optional[int]:
@@ -108,6 +122,21 @@ class EntryStore:
             self.keys.append(key)
             self.ensure_keys(k + 1)
         return k
+
+    # the hottest copy of each key (what read returns) -------------------------
+    def mark_changed(self) -> None:
+        """Kernels moved or freed rows: recompute ``hottest`` before the next read."""
+        self.hottest_dirty = True
+
+    def refresh_hottest(self) -> None:
+        n = len(self.keys)
+        _kt.hottest_rows(self.slot[:n], self.hottest[:n])
+        self.hottest_dirty = False
+
+    def _touch(self, kid: int) -> None:
+        if not self.hottest_dirty:
+            sl = self.slot[kid]
+            self.hottest[kid] = next((int(r) for r in sl if r >= 0), -1)
 
     def kids_for(self, keys: List[str]) -> np.ndarray:
         """Key ids of many keys (registering new ones, in first-seen order)."""
@@ -131,12 +160,14 @@ class EntryStore:
         return r
 
     def free(self, r: int) -> None:
+        kid = int(self.kid[r])
         self.n_free = int(_kt.free_row(r, self.layer, self.kid, self.slot, self.free_stack, self.n_free))
+        self._touch(kid)
 
     def row(self, kid: int, layer: int) -> int:
         return int(self.slot[kid, layer])
 
-    def hottest(self, kid: int) -> Tuple[int, int]:
+    def hottest_of(self, kid: int) -> Tuple[int, int]:
         """``(row, layer)`` of the key's hottest copy, or ``(-1, -1)``."""
         s = self.slot[kid]
         for lay in range(4):
@@ -160,22 +191,22 @@ class EntryStore:
         self.mag[r] = mag
         self.count[r] = count
         self.ts[r] = ts
+        self._touch(kid)
         return r
 
     def set_value(self, r: int, value: np.ndarray) -> None:
+        """Give row ``r`` a new value (appended: values are never overwritten)."""
         n = int(value.shape[0])
-        if int(self.vlen[r]) != n:
-            self.ensure_values(n)
-            self.voff[r] = self.vend
-            self.vend += n
-            self.vlen[r] = n
-        o = int(self.voff[r])
-        self.vals[o:o + n] = value
+        self.ensure_values(n)
+        self.voff[r] = self.vend
+        self.vlen[r] = n
+        put_signals(self.vals, self.vend, value)
+        self.vend += n
 
     def value(self, r: int) -> np.ndarray:
-        """A copy of row ``r``'s value."""
-        o = self.voff[r]
-        return self.vals[o:o + self.vlen[r]].copy()
+        """Row ``r``'s value (a read-only view; values are never overwritten)."""
+        o = int(self.voff[r])
+        return self.vals_ro[o:o + int(self.vlen[r])]
 
     def strength(self, r: int) -> Signal:
         return Signal._raw(int(self.pol[r]), int(self.mag[r]))
@@ -202,10 +233,11 @@ class EntryStore:
             np.cumsum(lengths[:-1], out=offs[1:])
         self.voff[rows] = offs + self.vend
         self.vlen[rows] = lengths
-        self.vals[self.vend:self.vend + nv] = values
+        put_signals(self.vals, self.vend, values)
         self.vend += nv
         self.slot[kids, layers.astype(np.int64)] = rows
         self.nrows += n
+        self.mark_changed()
 
     # views ---------------------------------------------------------------
     def live(self) -> np.ndarray:
@@ -230,7 +262,7 @@ class EntryStore:
         return sorted(zip((keys[k] for k in self.kid[rows].tolist()), rows.tolist()))
 
     def entry(self, r: int) -> dict:
-        return {"key": self.keys[int(self.kid[r])], "value": self.value(r),
+        return {"key": self.keys[int(self.kid[r])], "value": copy_signals(self.value(r)),
                 "strength": self.strength(r), "update_count": int(self.count[r]),
                 "updated_at": int(self.ts[r]), "layer": int(self.layer[r])}
 
