@@ -16,5 +16,6 @@ from .core import (CrystallizationResult, Thermogram, ThermogramStats,  # noqa: 
                    TransitionResult)
 
 from .arrow import ArchiveReport, verify_archive  # noqa: F401,E402
+from .ternary import PackedTernary, TernaryLayer, TernaryWeight  # noqa: F401,E402
 
 __version__ = "0.1.0"

@@ -190,6 +190,44 @@ class PlasticityRule:
                                 np.uint8(self.prune_threshold.magnitude), out)
         return out
 
+    # ternary plasticity (the reference's transition tables) -------------
+    def apply_ternary_update(self, current: Any, observed: Any, confidence: float):
+        """Discrete update of a ternary weight toward ``observed`` with ``confidence``
+        under this rule's policy (see :mod:`thermogram.ternary`)."""
+        from .ternary import apply_ternary_update
+        return apply_ternary_update(int(self.policy), self.learning_rate.magnitude, current, observed,
+                                    confidence)
+
+    def apply_ternary_update_array(self, current: Any, observed: Any, confidence: Any) -> np.ndarray:
+        """Vectorised :meth:`apply_ternary_update` over int8 weight arrays."""
+        from .ternary import apply_ternary_update_array
+        return apply_ternary_update_array(int(self.policy), self.learning_rate.magnitude, current,
+                                          observed, confidence)
+
+    @staticmethod
+    def apply_ternary_stdp(weight: Any, pre_fired: bool, post_fired: bool, time_delta_ms: int):
+        """Ternary STDP on a co-firing pair: strengthen if pre led, weaken if it lagged."""
+        from .ternary import apply_ternary_stdp
+        return apply_ternary_stdp(weight, pre_fired, post_fired, time_delta_ms)
+
+    @staticmethod
+    def ternary_majority_vote(weights: Any):
+        """The majority sign of some ternary weights (ties give zero)."""
+        from .ternary import ternary_majority_vote
+        return ternary_majority_vote(weights)
+
+    @staticmethod
+    def decay_toward_zero(weight: Any):
+        """+1 and -1 decay to 0; 0 stays."""
+        from .ternary import decay_toward_zero
+        return decay_toward_zero(weight)
+
+    @staticmethod
+    def should_prune_ternary(weight: Any) -> bool:
+        """A zero ternary weight can be pruned."""
+        from .ternary import should_prune_ternary
+        return should_prune_ternary(weight)
+
     # (de)serialisation -------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
         """Plain dict (reference field names; Signals as ``[polarity, magnitude]``)."""
