@@ -12,6 +12,7 @@ from .thermal import ThermalConfig, ThermalState  # noqa: F401
 from .consolidation import ConsolidationPolicy, ConsolidationResult, ConsolidationTrigger  # noqa: F401
 from .delta import Delta, DeltaBatch, DeltaType  # noqa: F401
 from .chain import HashChain, OpRecord  # noqa: F401
+from .limits import Limits  # noqa: F401
 from .core import (CrystallizationResult, Thermogram, ThermogramStats,  # noqa: F401
                    TransitionResult)
 

@@ -22,6 +22,7 @@ from .chain import HashChain, OpRecord, Record
 from .consolidation import ConsolidationPolicy, ConsolidationResult
 from .delta import Clock, Delta, DeltaBatch, DeltaType, new_id, validate_key
 from .errors import ChainError, KeyMissingError, ThermogramError, ValidationError
+from .limits import Limits
 from .kernels import codec as _kcodec
 from .kernels import consolidation as _kc
 from .kernels import thermal as _kt
@@ -131,7 +132,7 @@ class Thermogram:
                  thermal_config: Optional[ThermalConfig] = None,
                  policy: Optional[ConsolidationPolicy] = None, clock: Optional[Clock] = None,
                  semantics: str = "fixed", id: Optional[str] = None,
-                 _genesis: Optional[OpRecord] = None):
+                 limits: Optional[Limits] = None, _genesis: Optional[OpRecord] = None):
         if not isinstance(name, str):
             raise ValidationError(f"name must be a str, got {type(name).__name__}")
         rule = PlasticityRule.stdp_like() if rule is None else rule
@@ -147,6 +148,10 @@ class Thermogram:
             raise ValidationError(f"semantics must be 'fixed' or 'reference', got {semantics!r}")
         if clock is not None and not callable(clock):
             raise ValidationError("clock must be a callable returning integer nanoseconds")
+        if limits is not None and not isinstance(limits, Limits):
+            raise ValidationError(f"limits must be a Limits, got {type(limits).__name__}")
+        self.limits: Limits = Limits() if limits is None else limits
+        """Input caps (see :class:`~thermogram.limits.Limits`); not part of the state."""
         self._name = name
         self._id = new_id() if id is None else str(id)
         self._rule = rule
@@ -461,6 +466,12 @@ class Thermogram:
         if not isinstance(delta.delta_type, DeltaType):
             raise ValidationError(f"unknown delta type {delta.delta_type!r}")
         validate_key(delta.key)
+        lim = self.limits
+        lim.check_key(delta.key)
+        lim.check_value(len(delta.value))
+        lim.check_pending(self._pending.n, 1)
+        if lim.max_clock_skew_ns is not None:
+            lim.check_timestamp(delta.timestamp, self._now())
         self._chain.check_link(delta)
         if delta.delta_type == DeltaType.DELETE:
             self._check_delete(delta.key)
@@ -516,6 +527,16 @@ class Thermogram:
                 batch = DeltaBatch.from_deltas(batch, clock=self.clock)
             else:
                 raise ValidationError(f"apply_batch needs a DeltaBatch or a list of Delta, got {type(batch).__name__}")
+        lim = self.limits
+        if batch.keys:
+            longest = max(batch.keys, key=len)
+            if len(longest) * 4 > lim.max_key_bytes:
+                for k in batch.keys:
+                    lim.check_key(k)
+            lim.check_value(int(np.diff(batch.offsets).max()), "a batch value")
+            if lim.max_clock_skew_ns is not None:
+                lim.check_timestamp(int(batch.timestamps.max()), self._now())
+        lim.check_pending(self._pending.n, len(batch))
         self._chain.check_link(batch)
         if self._fixed:
             self._check_batch_deletes(batch)
@@ -788,7 +809,9 @@ class Thermogram:
         every other change.
         """
         validate_key(key)
+        self.limits.check_key(key)
         v = as_signal_vector(value)
+        self.limits.check_value(len(v))
         st = Signal.coerce(strength, "strength")
         lay = ThermalState.parse(state)
         if not isinstance(update_count, (int, np.integer)) or isinstance(update_count, bool) \
@@ -1020,7 +1043,7 @@ class Thermogram:
         """
         from .codec import DEFAULT_MAX_BYTES, load
         t = load(path, semantics=semantics, clock=clock, verify=verify or trusted_keys is not None,
-                 max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
+                 max_bytes=Limits().max_file_bytes if max_bytes is None else max_bytes)
         if trusted_keys is not None:
             t.verify(trusted_keys=trusted_keys)
         return t
