@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from typing import List, Optional
 
 from . import __version__
-from .errors import ThermogramError
+from .errors import FormatError, ThermogramError
 
 
 def _positive(text: str) -> int:
@@ -31,7 +33,145 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--rounds", type=_positive, default=12, help="observation rounds (default 12)")
     d.add_argument("--dim", type=_positive, default=16, help="signals per value (default 16)")
     d.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+
+    i = sub.add_parser("inspect", help="describe a capsule file (v1 or v2)",
+                       description="Layers, counts, strength summary, configuration, head hash, format.")
+    i.add_argument("file")
+    i.add_argument("--json", action="store_true", help="print the description as JSON")
+
+    v = sub.add_parser("verify", help="check a capsule file; exit 0 only if every check passes",
+                       description="Checksums, every record's hash and link, the state digest "
+                                   "(and with --key, a signed head).")
+    v.add_argument("file")
+    v.add_argument("--key", action="append", default=[],
+                   help="trusted HMAC secret as hex (repeatable): also require a signed head")
+
+    e = sub.add_parser("export", help="export a capsule to json, parquet or an archive folder")
+    e.add_argument("file")
+    e.add_argument("--to", required=True, choices=["json", "parquet", "archive"])
+    e.add_argument("out")
+
+    c = sub.add_parser("convert", help="rewrite a capsule as .thermo v1 or v2")
+    c.add_argument("file")
+    c.add_argument("--to", required=True, choices=["v1", "v2"])
+    c.add_argument("out")
+
+    r = sub.add_parser("replay", help="rebuild a capsule from its records and compare state digests")
+    r.add_argument("file")
     return p
+
+
+def _load(path: str):
+    from .core import Thermogram
+    if not os.path.exists(path):
+        raise ThermogramError(f"{path}: no such file")
+    return Thermogram.load(path, verify=False)
+
+
+def _describe(path: str) -> dict:
+    import numpy as np
+    from .codec import detect_format, rfc3339
+    if not os.path.exists(path):
+        raise ThermogramError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    fmt = detect_format(head) if head else "empty"
+    t = _load(path)
+    layers = {}
+    for st in ("hot", "warm", "cool", "cold"):
+        m = t.strengths(st)["magnitude"]
+        layers[st] = {"entries": int(len(m))}
+        if len(m):
+            q = np.quantile(m, [0, 0.5, 1.0])
+            layers[st].update(strength_min=int(q[0]), strength_median=float(q[1]), strength_max=int(q[2]))
+    return {"file": path, "format": fmt, "bytes": os.path.getsize(path), "name": t.name, "id": t.id,
+            "semantics": t.semantics, "layers": layers, "pending_deltas": t.pending_count,
+            "records": len(t.records()), "head_hash": t.head_hash,
+            "created_at": rfc3339(t.created_at), "last_consolidation": rfc3339(t.last_consolidation),
+            "total_deltas": t.total_deltas, "total_consolidations": t.total_consolidations,
+            "rule": t.rule.to_dict(), "thermal_config": t.thermal_config.to_dict(),
+            "policy": t.policy.to_dict()}
+
+
+def cmd_inspect(args) -> int:
+    d = _describe(args.file)
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"{d['file']}: .thermo {d['format']}, {d['bytes']:,} bytes")
+    print(f"  name {d['name']!r}  id {d['id']}  semantics {d['semantics']}")
+    print(f"  {'layer':<5} {'entries':>8}  strength min / median / max")
+    for st, info in d["layers"].items():
+        extra = (f"{info['strength_min']} / {info['strength_median']:g} / {info['strength_max']}"
+                 if info["entries"] else "-")
+        print(f"  {st:<5} {info['entries']:>8}  {extra}")
+    print(f"  pending deltas {d['pending_deltas']}, records {d['records']}, "
+          f"lifetime deltas {d['total_deltas']}, consolidations {d['total_consolidations']}")
+    print(f"  created {d['created_at']}, last consolidation {d['last_consolidation']}")
+    r = d["rule"]
+    print(f"  rule {r['policy']}: novelty {r['novelty_threshold'][1]}, merge {r['merge_threshold'][1]}, "
+          f"decay {r['decay_rate'][1]}, prune {r['prune_threshold'][1]}, learning rate {r['learning_rate'][1]}")
+    tc = d["thermal_config"]
+    print(f"  thermal: decay {[x[1] for x in tc['decay_rates']]}, promote at "
+          f"{[x[1] for x in tc['promotion_thresholds']]}, demote below {[x[1] for x in tc['demotion_thresholds']]}")
+    print(f"  policy: triggers {d['policy']['triggers']}")
+    print(f"  head {d['head_hash']}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .core import Thermogram
+    from .errors import ChainError
+    if not os.path.exists(args.file):
+        raise ThermogramError(f"{args.file}: no such file")
+    try:
+        keys = [bytes.fromhex(k) for k in args.key]
+    except ValueError:
+        raise ThermogramError("--key takes hex") from None
+    try:
+        t = Thermogram.load(args.file, verify=True, trusted_keys=keys or None)
+        t.verify()
+    except ChainError as e:
+        where = f" (record {e.index})" if e.index is not None else ""
+        print(f"FAIL {args.file}: {e}{where}")
+        return 1
+    except FormatError as e:
+        print(f"FAIL {args.file}: {e}")
+        return 1
+    print(f"OK {args.file}: {len(t.records())} records verified, head {t.head_hash}, "
+          f"state digest {t.state_digest()}" + (", signed head trusted" if keys else ""))
+    return 0
+
+
+def cmd_export(args) -> int:
+    t = _load(args.file)
+    if args.to == "json":
+        t.export_to_json(args.out, consolidate=False)
+    elif args.to == "parquet":
+        t.to_parquet(args.out)
+    else:
+        t.export_archive(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    t = _load(args.file)
+    t.save(args.out, format=args.to)
+    print(f"wrote {args.out} (.thermo {args.to})")
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from .core import Thermogram
+    t = _load(args.file)
+    r = Thermogram.replay(t.records())
+    a, b = t.state_digest(), r.state_digest()
+    same = a == b and r.head_hash == t.head_hash
+    print(f"{'OK' if same else 'FAIL'} {args.file}: replayed {len(t.records())} records; "
+          f"state digest {'matches' if a == b else 'differs'} ({b[:16]}… vs {a[:16]}…), "
+          f"head {'matches' if r.head_hash == t.head_hash else 'differs'}")
+    return 0 if same else 1
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -45,7 +185,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             from .demo import run_demo
             res = run_demo(keys=args.keys, rounds=args.rounds, dim=args.dim, seed=args.seed, out=sys.stdout)
             return 0 if (res.verified and res.replay_matches) else 1
-    except ThermogramError as e:
+        return {"inspect": cmd_inspect, "verify": cmd_verify, "export": cmd_export,
+                "convert": cmd_convert, "replay": cmd_replay}[args.command](args)
+    except (ThermogramError, OSError) as e:
         if args.debug:
             raise
         print(f"thermogram: error: {e}", file=sys.stderr)

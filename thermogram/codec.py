@@ -720,7 +720,8 @@ def _assemble_import(Thermogram, name, tid, rule, cfg, policy, semantics, clock,
             "custom": custom, "pending": len(pending), "source": source}
     t._replaying = True
     try:
-        t._run_op("import", {"entries": entries, "metadata": meta}, t._now())
+        # timestamped with the file's own last consolidation, so loading is deterministic
+        t._run_op("import", {"entries": entries, "metadata": meta}, int(last))
         for d in pending:
             t._commit(d, lambda d=d: t._apply_delta_state(d))
     finally:
