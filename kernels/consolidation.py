@@ -64,6 +64,14 @@ def _write_value(r, src, src_off, n, vals, voff, vlen, vend):
 
 
 @kernel
+def fold_strength(dst, src_ts, new_pol, new_mag, policy, decay_mag, lr_mag, pol, mag, ts):
+    """Strength of row ``dst`` after observing ``(new_pol, new_mag)`` at ``src_ts``
+    (elapsed whole seconds since ``ts[dst]``, by the plasticity rule)."""
+    dt = np.float64(whole_seconds(src_ts - ts[dst]))
+    return apply_update_scalar(policy, decay_mag, lr_mag, pol[dst], mag[dst], new_pol, new_mag, dt)
+
+
+@kernel
 def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
                  policy, decay_mag, lr_mag, fixed,
                  layer, kid, pol, mag, count, ts, voff, vlen, slot, vals,
@@ -87,11 +95,8 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
         h = slot[k, 0]
         if t == CREATE or t == UPDATE:
             if h >= 0:
-                dt = np.float64(whole_seconds(p_ts[i] - ts[h]))
-                pp, mm = apply_update_scalar(policy, decay_mag, lr_mag, pol[h], mag[h],
-                                             p_pol[i], p_mag[i], dt)
-                pol[h] = pp
-                mag[h] = mm
+                pol[h], mag[h] = fold_strength(h, p_ts[i], p_pol[i], p_mag[i], policy, decay_mag, lr_mag,
+                                               pol, mag, ts)
                 vend = _write_value(h, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
                 ts[h] = p_ts[i]
                 count[h] = sat_add_u64(count[h], 1)
@@ -120,11 +125,8 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
                 stats[2] += 1
         else:  # MERGE
             if h >= 0:
-                dt = np.float64(whole_seconds(p_ts[i] - ts[h]))
-                pp, mm = apply_update_scalar(policy, decay_mag, lr_mag, pol[h], mag[h],
-                                             p_pol[i], p_mag[i], dt)
-                pol[h] = pp
-                mag[h] = mm
+                pol[h], mag[h] = fold_strength(h, p_ts[i], p_pol[i], p_mag[i], policy, decay_mag, lr_mag,
+                                               pol, mag, ts)
                 ts[h] = p_ts[i]
                 count[h] = sat_add_u64(count[h], 1)
                 stats[0] += 1
@@ -140,11 +142,8 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
                 ts[r] = p_ts[i]
                 vlen[r] = 0
                 if c >= 0:
-                    dt = np.float64(whole_seconds(p_ts[i] - ts[c]))
-                    pp, mm = apply_update_scalar(policy, decay_mag, lr_mag, pol[c], mag[c],
-                                                 p_pol[i], p_mag[i], dt)
-                    pol[r] = pp
-                    mag[r] = mm
+                    pol[r], mag[r] = fold_strength(c, p_ts[i], p_pol[i], p_mag[i], policy, decay_mag, lr_mag,
+                                                   pol, mag, ts)
                     count[r] = sat_add_u64(count[c], 1)
                     vend = _write_value(r, vals, voff[c], vlen[c], vals, voff, vlen, vend)
                     stats[0] += 1

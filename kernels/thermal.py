@@ -61,6 +61,24 @@ def promote_into(r, e, pol, mag, count, ts, voff, vlen):
 
 
 @kernel
+def move_or_merge(r, frm, to, layer, kid, pol, mag, count, ts, voff, vlen, slot, free_stack, n_free):
+    """Move row ``r`` from layer ``frm`` to ``to``; if the key already has a copy
+    there, fold ``r`` into it (:func:`promote_into`) and free ``r``.
+
+    Returns ``(merged?, n_free)``.
+    """
+    k = kid[r]
+    e = slot[k, to]
+    if e < 0:
+        slot[k, frm] = -1
+        layer[r] = to
+        slot[k, to] = r
+        return False, n_free
+    promote_into(r, e, pol, mag, count, ts, voff, vlen)
+    return True, free_row(r, layer, kid, slot, free_stack, n_free)
+
+
+@kernel
 def promote_layer(frm, to, threshold, min_obs, layer, kid, pol, mag, count, ts, voff, vlen,
                   slot, free_stack, n_free):
     """Move every row of layer ``frm`` with ``mag >= threshold`` and ``count >= min_obs``
@@ -71,15 +89,8 @@ def promote_layer(frm, to, threshold, min_obs, layer, kid, pol, mag, count, ts, 
     moved = 0
     for r in range(layer.shape[0]):
         if layer[r] == frm and mag[r] >= threshold and count[r] >= min_obs:
-            k = kid[r]
-            e = slot[k, to]
-            if e < 0:
-                slot[k, frm] = -1
-                layer[r] = to
-                slot[k, to] = r
-            else:
-                promote_into(r, e, pol, mag, count, ts, voff, vlen)
-                n_free = free_row(r, layer, kid, slot, free_stack, n_free)
+            _, n_free = move_or_merge(r, frm, to, layer, kid, pol, mag, count, ts, voff, vlen, slot,
+                                      free_stack, n_free)
             moved += 1
     return moved, n_free
 
@@ -172,17 +183,12 @@ def crystallize_hot(threshold, min_obs, layer, kid, pol, mag, count, ts, voff, v
     merged = 0
     for r in range(layer.shape[0]):
         if layer[r] == HOT and mag[r] >= threshold and count[r] >= min_obs:
-            k = kid[r]
-            e = slot[k, COLD]
-            if e < 0:
-                slot[k, HOT] = -1
-                layer[r] = COLD
-                slot[k, COLD] = r
-                crystallized += 1
-            else:
-                promote_into(r, e, pol, mag, count, ts, voff, vlen)
-                n_free = free_row(r, layer, kid, slot, free_stack, n_free)
+            was_merged, n_free = move_or_merge(r, HOT, COLD, layer, kid, pol, mag, count, ts, voff, vlen,
+                                               slot, free_stack, n_free)
+            if was_merged:
                 merged += 1
+            else:
+                crystallized += 1
     return crystallized, merged, n_free
 
 

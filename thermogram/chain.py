@@ -6,11 +6,10 @@ such as ``consolidate`` or ``apply_decay`` with its arguments and time).
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Dict, Iterator, List, Optional, Union
 
 from .canonical import encode_value, lp, opt_lp
-from .delta import Delta, DeltaBatch, DeltaType, _int_field
+from .delta import Delta, DeltaBatch, DeltaType, HashedRecord, _int_field
 from .errors import ChainError, ForkError, ValidationError
 
 __all__ = ["OpRecord", "Record", "HashChain"]
@@ -18,7 +17,7 @@ __all__ = ["OpRecord", "Record", "HashChain"]
 _OP_TAG = b"thermogram:op:v1\x00"
 
 
-class OpRecord:
+class OpRecord(HashedRecord):
     """An operation on the capsule, recorded so that replay can redo it.
 
     Attributes
@@ -47,29 +46,6 @@ class OpRecord:
         return b"".join((_OP_TAG, lp(str(self.op).encode()), _int_field(self.timestamp),
                          lp(encode_value(self.args)),
                          opt_lp(None if self.prev_hash is None else str(self.prev_hash).encode())))
-
-    def compute_hash(self) -> str:
-        try:
-            return hashlib.sha256(self.canonical_bytes()).hexdigest()
-        except TypeError:  # args tampered into something unencodable
-            return ""
-
-    @property
-    def hash(self) -> str:
-        if self._hash is None:
-            self._hash = self.compute_hash()
-        return self._hash
-
-    @hash.setter
-    def hash(self, value: str) -> None:
-        self._hash = value
-
-    def verify_hash(self) -> bool:
-        return self.hash == self.compute_hash()
-
-    def _link(self, prev_hash: Optional[str]) -> None:
-        self.prev_hash = prev_hash
-        self._hash = self.compute_hash()
 
     def keys(self) -> List[str]:
         return []

@@ -761,13 +761,15 @@ class Thermogram:
     def reinforce(self, key: str, amount: Any) -> bool:
         """Add ``amount`` to the strength of the key's hottest consolidated entry
         (count + 1). False if no layer holds the key."""
+        return self._adjust_strength("reinforce", key, amount)
+
+    def _adjust_strength(self, op: str, key: str, amount: Any) -> bool:
+        """Run ``reinforce``/``weaken`` on the key's hottest entry; False if there is none."""
         validate_key(key)
         a = self._coerce_amount(amount)
         if self._first_row(key) < 0:
             return False
-        now = self._now()
-        args = {"key": key, "amount": [a.polarity, a.magnitude]}
-        self._run_op("reinforce", args, now)
+        self._run_op(op, {"key": key, "amount": [a.polarity, a.magnitude]}, self._now())
         return True
 
     def _op_weaken(self, args: Dict[str, Any], now: int) -> None:
@@ -784,14 +786,7 @@ class Thermogram:
     def weaken(self, key: str, amount: Any) -> bool:
         """Subtract ``amount``'s magnitude from the hottest entry's strength
         (saturating; 0 becomes ``Signal.ZERO``). False if no layer holds the key."""
-        validate_key(key)
-        a = self._coerce_amount(amount)
-        if self._first_row(key) < 0:
-            return False
-        now = self._now()
-        args = {"key": key, "amount": [a.polarity, a.magnitude]}
-        self._run_op("weaken", args, now)
-        return True
+        return self._adjust_strength("weaken", key, amount)
 
     def _op_insert_entry(self, args: Dict[str, Any], now: int) -> None:
         s = self._store

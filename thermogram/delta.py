@@ -93,13 +93,49 @@ def _int_field(v: Any) -> bytes:
     return b"\x01" + lp(repr(v).encode())
 
 
+class HashedRecord:
+    """What every chain record shares: a lazily computed SHA-256 of its canonical
+    bytes (``hash``), and linking to a predecessor (``prev_hash``)."""
+
+    __slots__ = ()
+
+    def canonical_bytes(self) -> bytes:  # pragma: no cover - every record defines it
+        raise NotImplementedError
+
+    def compute_hash(self) -> str:
+        """SHA-256 hex digest of :meth:`canonical_bytes` ("" if a field was tampered
+        into something that cannot be encoded, so it never matches)."""
+        try:
+            return hashlib.sha256(self.canonical_bytes()).hexdigest()
+        except (TypeError, ValueError, OverflowError, AttributeError):
+            return ""
+
+    @property
+    def hash(self) -> str:
+        if self._hash is None:
+            self._hash = self.compute_hash()
+        return self._hash
+
+    @hash.setter
+    def hash(self, value: str) -> None:
+        self._hash = value
+
+    def verify_hash(self) -> bool:
+        """True when the stored hash matches the fields."""
+        return self.hash == self.compute_hash()
+
+    def _link(self, prev_hash: Optional[str]) -> None:
+        self.prev_hash = prev_hash
+        self._hash = self.compute_hash()
+
+
 _DELTA_TAG = b"thermogram:delta:v1\x00"
 _BATCH_TAG = b"thermogram:batch:v1\x00"
 _EMPTY = np.zeros(0, dtype=SIGNAL)
 _EMPTY.flags.writeable = False
 
 
-class Delta:
+class Delta(HashedRecord):
     """One change to one key.
 
     Build with :meth:`create`, :meth:`update`, :meth:`delete` or
@@ -193,28 +229,6 @@ class Delta:
             opt_lp(self.custom), opt_lp(None if self.prev_hash is None else str(self.prev_hash).encode()),
         ))
 
-    def compute_hash(self) -> str:
-        """SHA-256 hex digest of :meth:`canonical_bytes`."""
-        return hashlib.sha256(self.canonical_bytes()).hexdigest()
-
-    @property
-    def hash(self) -> str:
-        if self._hash is None:
-            self._hash = self.compute_hash()
-        return self._hash
-
-    @hash.setter
-    def hash(self, value: str) -> None:
-        self._hash = value
-
-    def verify_hash(self) -> bool:
-        """True when the stored hash matches the fields."""
-        return self.hash == self.compute_hash()
-
-    def _link(self, prev_hash: Optional[str]) -> None:
-        self.prev_hash = prev_hash
-        self._hash = self.compute_hash()
-
     # views ---------------------------------------------------------------
     def keys(self) -> List[str]:
         return [self.key]
@@ -288,7 +302,7 @@ def _as_value_columns(values: Any, n: int):
                           "or a (flat, offsets) pair")
 
 
-class DeltaBatch:
+class DeltaBatch(HashedRecord):
     """Many deltas as columns: one chain record, one SHA-256 over all columns.
 
     Build with :meth:`from_arrays` (fast path) or :meth:`from_deltas`.
@@ -458,26 +472,6 @@ class DeltaBatch:
             lp(np.ascontiguousarray(self.timestamps).tobytes()),
             opt_lp(None if self.prev_hash is None else str(self.prev_hash).encode()),
         ))
-
-    def compute_hash(self) -> str:
-        return hashlib.sha256(self.canonical_bytes()).hexdigest()
-
-    @property
-    def hash(self) -> str:
-        if self._hash is None:
-            self._hash = self.compute_hash()
-        return self._hash
-
-    @hash.setter
-    def hash(self, value: str) -> None:
-        self._hash = value
-
-    def verify_hash(self) -> bool:
-        return self.hash == self.compute_hash()
-
-    def _link(self, prev_hash: Optional[str]) -> None:
-        self.prev_hash = prev_hash
-        self._hash = self.compute_hash()
 
     def copy(self) -> "DeltaBatch":
         b = object.__new__(DeltaBatch)
