@@ -13,13 +13,16 @@ import numba
 __all__ = ["kernel"]
 
 
-def kernel(fn=None, *, fastmath: bool = False):
+def kernel(fn=None, *, fastmath: bool = False, inline: bool = False):
     """Compile ``fn`` with the project's kernel flags.
 
-    Usable as ``@kernel`` or ``@kernel(fastmath=True)``.
+    Usable as ``@kernel``, ``@kernel(fastmath=True)`` or ``@kernel(inline=True)``
+    (small helpers called from loops: inlined into the caller at compile time,
+    which also saves numba's per-call reference counting of array arguments).
     """
     def wrap(f):
-        return numba.njit(cache=True, nogil=True, fastmath=fastmath)(f)
+        opts = {"inline": "always"} if inline else {}
+        return numba.njit(cache=True, nogil=True, fastmath=fastmath, **opts)(f)
 
     if fn is None:
         return wrap

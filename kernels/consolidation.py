@@ -4,7 +4,7 @@ Pending deltas are columns (``p_kid``, ``p_type``, ``p_pol``, ``p_mag``,
 ``p_ts``, ``p_voff``, ``p_vlen`` into ``pvals``). The entry table is the one
 described in :mod:`thermal`. Values are ``uint16`` views of SIGNAL buffers
 (one element per signal). The caller guarantees capacity for new rows
-(``nrows + len(p_kid)``) and values (see :func:`extra_value_need`).
+as :func:`plan_fold` computes it.
 """
 from __future__ import annotations
 
@@ -27,33 +27,63 @@ def whole_seconds(delta_ns):
 
 
 @kernel
-def extra_value_need(p_kid, p_type, slot, vlen):
-    """Upper bound on value slots that fixed-semantics merges may copy from colder layers."""
-    need = 0
-    for i in range(p_kid.shape[0]):
-        if p_type[i] == MERGE:
-            k = p_kid[i]
-            if slot[k, 0] < 0:
-                for lay in range(1, 4):
-                    r = slot[k, lay]
-                    if r >= 0:
-                        need += vlen[r]
-                        break
-    return need
+def plan_fold(p_kid, p_type, p_vlen, slot, vlen, fixed, last, seen):
+    """Before folding: ``last[k]`` = index of the last Create/Update of key k (or -1),
+    so earlier value writes that it overwrites can be skipped (``seen`` is scratch
+    space of the same length, left zeroed).
+
+    Returns safe upper bounds ``(new rows, value slots)``: a new row is needed at
+    most once per key without a hot entry now (rows freed by deletes go on the free
+    stack and are reused), plus one per delete; values are written only by each
+    key's last Create/Update and by value-keeping merges after it.
+    """
+    n = p_kid.shape[0]
+    for i in range(n):
+        last[p_kid[i]] = -1
+    for i in range(n):
+        t = p_type[i]
+        if t == CREATE or t == UPDATE:
+            last[p_kid[i]] = i
+    rows = 0
+    values = 0
+    for i in range(n):
+        k = p_kid[i]
+        t = p_type[i]
+        if t == DELETE:
+            rows += 1
+        elif seen[k] == 0 and slot[k, 0] < 0:
+            rows += 1
+            seen[k] = 1
+        if (t == CREATE or t == UPDATE) and i == last[k]:
+            values += p_vlen[i]
+        elif t == MERGE and fixed and i > last[k]:
+            need = p_vlen[i]
+            for lay in range(1, 4):
+                r = slot[k, lay]
+                if r >= 0 and vlen[r] > need:
+                    need = vlen[r]
+            values += need
+    for i in range(n):
+        seen[p_kid[i]] = 0
+    return rows, values
 
 
-@kernel
+@kernel(inline=True)
 def _alloc(nrows, free_stack, n_free):
+    if n_free == 0 and nrows >= free_stack.shape[0]:
+        raise IndexError("entry table too small (capacity planning bug)")
     if n_free > 0:
         n_free -= 1
         return free_stack[n_free], nrows, n_free
     return nrows, nrows + 1, n_free
 
 
-@kernel
+@kernel(inline=True)
 def _write_value(r, src, src_off, n, vals, voff, vlen, vend):
     """Append ``src[src_off:src_off+n]`` as row r's value (values are never overwritten,
     so views handed out earlier stay valid)."""
+    if vend + n > vals.shape[0]:
+        raise IndexError("value buffer too small (capacity planning bug)")
     o = vend
     vend += n
     for j in range(n):
@@ -63,7 +93,7 @@ def _write_value(r, src, src_off, n, vals, voff, vlen, vend):
     return vend
 
 
-@kernel
+@kernel(inline=True)
 def fold_strength(dst, src_ts, new_pol, new_mag, policy, decay_mag, lr_mag, pol, mag, ts):
     """Strength of row ``dst`` after observing ``(new_pol, new_mag)`` at ``src_ts``
     (elapsed whole seconds since ``ts[dst]``, by the plasticity rule)."""
@@ -72,7 +102,7 @@ def fold_strength(dst, src_ts, new_pol, new_mag, policy, decay_mag, lr_mag, pol,
 
 
 @kernel
-def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
+def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals, last,
                  policy, decay_mag, lr_mag, fixed,
                  layer, kid, pol, mag, count, ts, voff, vlen, slot, vals,
                  nrows, vend, free_stack, n_free, stats):
@@ -87,6 +117,8 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
     copy (strength by the rule from it) or, for an unknown key, the delta's.
 
     ``stats`` gets ``[merged, created, deleted, updated]``.
+    A value that a later Create/Update of the same key replaces (``last``, from
+    :func:`plan_fold`) is not written at all.
     Returns ``(nrows, vend, n_free)``.
     """
     for i in range(p_kid.shape[0]):
@@ -97,7 +129,8 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
             if h >= 0:
                 pol[h], mag[h] = fold_strength(h, p_ts[i], p_pol[i], p_mag[i], policy, decay_mag, lr_mag,
                                                pol, mag, ts)
-                vend = _write_value(h, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
+                if i == last[k]:
+                    vend = _write_value(h, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
                 ts[h] = p_ts[i]
                 count[h] = sat_add_u64(count[h], 1)
                 stats[3] += 1
@@ -110,7 +143,8 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
                 count[r] = 1
                 ts[r] = p_ts[i]
                 vlen[r] = 0
-                vend = _write_value(r, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
+                if i == last[k]:
+                    vend = _write_value(r, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
                 slot[k, 0] = r
                 stats[1] += 1
         elif t == DELETE:
@@ -145,13 +179,15 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
                     pol[r], mag[r] = fold_strength(c, p_ts[i], p_pol[i], p_mag[i], policy, decay_mag, lr_mag,
                                                    pol, mag, ts)
                     count[r] = sat_add_u64(count[c], 1)
-                    vend = _write_value(r, vals, voff[c], vlen[c], vals, voff, vlen, vend)
+                    if i > last[k]:
+                        vend = _write_value(r, vals, voff[c], vlen[c], vals, voff, vlen, vend)
                     stats[0] += 1
                 else:
                     pol[r] = p_pol[i]
                     mag[r] = p_mag[i]
                     count[r] = 1
-                    vend = _write_value(r, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
+                    if i > last[k]:
+                        vend = _write_value(r, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
                     stats[1] += 1
                 slot[k, 0] = r
     return nrows, vend, n_free

@@ -28,7 +28,7 @@ def sat_add_u64(a, b):
     return s
 
 
-@kernel
+@kernel(inline=True)
 def free_row(r, layer, kid, slot, free_stack, n_free):
     """Release row ``r``: clear its slot, mark it free, push it; returns new n_free."""
     slot[kid[r], layer[r]] = -1
@@ -39,13 +39,19 @@ def free_row(r, layer, kid, slot, free_stack, n_free):
 
 @kernel
 def decay_all(layer, pol, mag, retention):
-    """Per-layer decay: ``mag = trunc(mag * retention[layer])`` (float32); 0 -> polarity 0."""
+    """Per-layer decay: ``mag = trunc(mag * retention[layer])`` (float32); 0 -> polarity 0.
+
+    Same result as :func:`scaled_scalar` for retentions in [0, 1] (always the case:
+    ``1 - rate/255``), written without branches so the loop vectorises.
+    """
+    r0, r1, r2, r3 = retention[0], retention[1], retention[2], retention[3]
+    one = np.float32(1.0)
     for r in range(layer.shape[0]):
         lay = layer[r]
-        if lay < 4:
-            p, m = scaled_scalar(pol[r], mag[r], retention[lay])
-            pol[r] = p
-            mag[r] = m
+        f = r0 if lay == 0 else (r1 if lay == 1 else (r2 if lay == 2 else (r3 if lay == 3 else one)))
+        m = np.uint8(np.int32(np.float32(mag[r]) * f))
+        mag[r] = m
+        pol[r] = pol[r] if (m != 0 or lay > 3) else np.int8(0)
 
 
 @kernel

@@ -344,3 +344,24 @@ def test_replay_refuses_unknown_operations():
     bad._link(recs[-1].hash)
     with pytest.raises(ChainError, match="unknown operation"):
         Thermogram.replay(recs + [bad])
+
+
+def test_fold_capacity_with_deletes_merges_and_superseded_writes():
+    t = manual()
+    t.write("k", v((1, 1)))
+    t.insert_entry("k", np.zeros(300, SIGNAL), Signal.positive(200), "cold")
+    t.consolidate()
+    big = np.zeros(500, SIGNAL)
+    t.apply_delta(Delta.update("k", np.zeros(50, SIGNAL)))
+    t.apply_delta(Delta.update("k", big))
+    t.apply_delta(Delta.delete("k"))
+    t.apply_delta(Delta.merge("k", np.zeros(700, SIGNAL), "", Signal.positive(200)))
+    for i in range(200):
+        t.apply_delta(Delta.create(f"n{i}", np.zeros(i % 7, SIGNAL)))
+        t.apply_delta(Delta.delete(f"n{i}"))
+        t.apply_delta(Delta.merge(f"n{i}", np.zeros(3, SIGNAL), "", Signal.positive(90)))
+    t.consolidate()
+    assert len(t.read("k")) == 700
+    assert all(len(t.read(f"n{i}")) == 3 for i in range(200))
+    r = Thermogram.replay(t.records())
+    assert r.state_digest() == t.state_digest()

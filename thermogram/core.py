@@ -576,13 +576,15 @@ class Thermogram:
         res = ConsolidationResult(deltas_processed=p.n, timestamp=now)
         if p.n:
             p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals = p.columns()
-            s.ensure_rows(p.n)
-            extra = int(_kc.extra_value_need(p_kid, p_type, s.slot, s.vlen)) if self._fixed else 0
-            s.ensure_values(int(p_vlen.sum()) + extra)
+            last = np.empty(len(s.keys), np.int64)
+            seen = np.zeros(len(s.keys), np.uint8)
+            rows, values = _kc.plan_fold(p_kid, p_type, p_vlen, s.slot, s.vlen, self._fixed, last, seen)
+            s.ensure_rows(max(0, int(rows) - s.n_free))
+            s.ensure_values(int(values))
             stats = np.zeros(4, np.int64)
             r = self.rule
             nrows, vend, n_free = _kc.fold_pending(
-                p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals,
+                p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals, last,
                 int(r.policy), np.uint8(r.decay_rate.magnitude), np.uint8(r.learning_rate.magnitude),
                 self._fixed, s.layer, s.kid, s.pol, s.mag, s.count, s.ts, s.voff, s.vlen, s.slot,
                 s.vals.view(np.uint16), s.nrows, s.vend, s.free_stack, s.n_free, stats)

@@ -11,7 +11,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .delta import Delta, DeltaBatch, DeltaType
-from .signal import SIGNAL, Signal
+from .signal import SIGNAL, Signal, put_signals
 
 __all__ = ["PendingLog", "Kept"]
 
@@ -38,7 +38,10 @@ class Kept:
 
 def _grow(a: np.ndarray, n: int) -> np.ndarray:
     new = np.empty(n, a.dtype)
-    new[: a.shape[0]] = a
+    if a.dtype == SIGNAL:
+        put_signals(new, 0, a)
+    else:
+        new[: a.shape[0]] = a
     return new
 
 
@@ -85,7 +88,7 @@ class PendingLog:
         self.ts[i] = d.timestamp
         self.voff[i] = self.vend
         self.vlen[i] = nv
-        self.vals[self.vend:self.vend + nv] = d.value
+        put_signals(self.vals, self.vend, d.value)
         self.vend += nv
         self.n += 1
         self.overlay[d.key] = overlay_entry
@@ -103,7 +106,7 @@ class PendingLog:
         self.ts[s] = b.timestamps
         self.voff[s] = b.offsets[:-1] + self.vend
         self.vlen[s] = np.diff(b.offsets)
-        self.vals[self.vend:self.vend + nv] = b.values
+        put_signals(self.vals, self.vend, b.values)
         self.vend += nv
         self.n += m
         if overlay_entries is None:
@@ -144,6 +147,10 @@ class PendingLog:
                 self.voff[:n], self.vlen[:n], self.vals.view(np.uint16))
 
     def clear(self) -> None:
+        """Forget the folded deltas; buffers that grew large are given back."""
+        if self.kid.shape[0] > 4096:
+            self.__init__()
+            return
         self.n = 0
         self.vend = 0
         self.overlay = {}

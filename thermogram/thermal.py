@@ -96,6 +96,10 @@ class ThermalConfig:
              Signal.coerce(self.crystallization_threshold, "crystallization_threshold"))
         set_("allow_warming", bool(self.allow_warming))
         set_("warming_delta", Signal.coerce(self.warming_delta, "warming_delta"))
+        ret = np.array([np.float32(1.0) - np.float32(x.magnitude) / np.float32(255.0)
+                        for x in self.decay_rates], dtype=np.float32)
+        ret.flags.writeable = False
+        set_("_retention", ret)
 
     @classmethod
     def default(cls) -> "ThermalConfig":
@@ -127,9 +131,8 @@ class ThermalConfig:
 
     # kernel-ready arrays ------------------------------------------------
     def retention_array(self) -> np.ndarray:
-        """float32 ``1 - decay_rate/255`` per layer."""
-        return np.array([np.float32(1.0) - np.float32(s.magnitude) / np.float32(255.0)
-                         for s in self.decay_rates], dtype=np.float32)
+        """float32 ``1 - decay_rate/255`` per layer (read-only, computed once)."""
+        return self._retention
 
     def mags(self, name: str) -> np.ndarray:
         """uint8 magnitudes of a 4-tuple Signal field."""
