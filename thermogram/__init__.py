@@ -18,5 +18,7 @@ from .core import (CrystallizationResult, Thermogram, ThermogramStats,  # noqa: 
 
 from .arrow import ArchiveReport, verify_archive  # noqa: F401,E402
 from .ternary import PackedTernary, TernaryLayer, TernaryWeight  # noqa: F401,E402
+from .neuromod import NeuromodState, NeuromodSyncConfig  # noqa: F401,E402
+from .snn import EmbeddedSNN, EmbeddedSNNConfig  # noqa: F401,E402
 
 __version__ = "0.1.0"

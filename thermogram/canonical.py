@@ -38,12 +38,13 @@ def opt_lp(b: "bytes | None") -> bytes:
 
 
 # tags of encode_value
-_NONE, _FALSE, _TRUE, _INT, _STR, _BYTES, _LIST, _DICT, _ARRAY = range(9)
+_NONE, _FALSE, _TRUE, _INT, _STR, _BYTES, _LIST, _DICT, _ARRAY, _FLOAT = range(10)
 
 
 def encode_value(v: Any) -> bytes:
-    """Deterministic encoding of None, bool, int, str, bytes, list/tuple, dict (str keys,
-    sorted) and numpy arrays (dtype descr, shape, raw bytes)."""
+    """Deterministic encoding of None, bool, int, float (IEEE double), str, bytes,
+    list/tuple, dict (str keys, sorted) and numpy arrays (dtype descr, shape, raw
+    bytes; 0-d arrays keep their shape)."""
     if v is None:
         return bytes([_NONE])
     if v is True or v is False:
@@ -51,6 +52,8 @@ def encode_value(v: Any) -> bytes:
     if isinstance(v, (int, np.integer)):
         iv = int(v)
         return bytes([_INT]) + lp(str(iv).encode())
+    if isinstance(v, (float, np.floating)):
+        return bytes([_FLOAT]) + struct.pack("<d", float(v))
     if isinstance(v, str):
         return bytes([_STR]) + lp(v.encode("utf-8", "surrogatepass"))
     if isinstance(v, (bytes, bytearray, memoryview)):
@@ -62,7 +65,7 @@ def encode_value(v: Any) -> bytes:
         return bytes([_DICT]) + u64(len(items)) + b"".join(
             lp(k.encode()) + encode_value(x) for k, x in items)
     if isinstance(v, np.ndarray):
-        a = np.ascontiguousarray(v)
+        a = v if v.flags.c_contiguous else v.copy(order="C")
         descr = repr(a.dtype.descr if a.dtype.fields else a.dtype.str).encode()
         return (bytes([_ARRAY]) + lp(descr) + u64(a.ndim) + b"".join(u64(s) for s in a.shape)
                 + lp(a.tobytes()))
@@ -126,6 +129,8 @@ def _decode(r: _Reader, depth: int) -> Any:
             k = r.lp().decode("utf-8", "replace")
             out[k] = _decode(r, depth + 1)
         return out
+    if tag == _FLOAT:
+        return struct.unpack("<d", r.take(8))[0]
     if tag == _ARRAY:
         import ast
         try:
