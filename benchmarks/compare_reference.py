@@ -1,0 +1,496 @@
+"""Our timings next to the reference crate's (thermogram-rs 1.0).
+
+Reads the reference table from ``../shared/REFERENCE_NUMBERS.md`` (the
+markdown table ``| workload | n | ns/op |``) and prints, per workload,
+reference ns/op, ours, and the ratio reference / ours (> 1: we are faster;
+for memory: we use less), then the performance targets with PASS/FAIL.
+
+Ours come from one of two places:
+
+* default: the newest asv result file under ``.asv/results`` (asv only saves
+  results of a ``--python=same`` run when given a commit:
+  ``asv run --python=same --bench bench_core --set-commit-hash $(git rev-parse HEAD)``;
+  ``--quick`` results are single first calls, flagged with a warning);
+* ``--direct``: measured here with plain ``timeit`` on the same workloads as
+  the asv suites (the builders are imported from ``bench_core``): the median
+  of 9 repeats, each repeat a loop sized to take >= 20 ms (read-only
+  operations) or one call on freshly built state (operations that change it).
+  The memory figure comes from a fresh subprocess. ``--rounds 3`` repeats the
+  whole measurement and keeps each row's best round (``--combine median``: the
+  median round), which is what to use on a machine shared with other work.
+
+Examples::
+
+    python benchmarks/compare_reference.py --direct
+    python benchmarks/compare_reference.py --direct --rounds 3
+    python benchmarks/compare_reference.py                       # latest asv results
+    python benchmarks/compare_reference.py --results .asv/results --machine myhost
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import glob
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import timeit
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DEFAULT_REFERENCE = os.path.normpath(os.path.join(ROOT, "..", "shared", "REFERENCE_NUMBERS.md"))
+DEFAULT_RESULTS = os.path.join(ROOT, ".asv", "results")
+REPEAT = 9
+
+# Reference memory figures (the notes under the table, not rows of it).
+REF_MEMORY_RESIDENT = 412.0
+REF_MEMORY_PEAK = 496.0
+
+
+# ----------------------------------------------------------------------------- reference table
+
+
+def parse_reference(path):
+    """{(workload, n): ns_per_op} from the markdown table of REFERENCE_NUMBERS.md."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 3 or not line.lstrip().startswith("|"):
+                continue
+            workload, n, ns = cells
+            try:
+                out[(workload, int(n.replace(",", "")))] = float(ns.replace(",", ""))
+            except ValueError:
+                continue  # header and separator rows
+    for m in re.finditer(r"hold (\d+) bytes per entry\s+resident\s+\((\d+) at peak\)",
+                         open(path, encoding="utf-8").read().replace("\n", " ")):
+        out[("memory/resident_bytes_per_entry", 1_000_000)] = float(m.group(1))
+        out[("memory/peak_bytes_per_entry", 1_000_000)] = float(m.group(2))
+    out.setdefault(("memory/resident_bytes_per_entry", 1_000_000), REF_MEMORY_RESIDENT)
+    out.setdefault(("memory/peak_bytes_per_entry", 1_000_000), REF_MEMORY_PEAK)
+    return out
+
+
+# ----------------------------------------------------------------------------- what we compare
+
+# (label, reference row or None, asv benchmark, asv params, divisor: asv value / divisor = per op,
+#  unit: "ns" for times, "B" for bytes)
+ROWS = [
+    ("delta_create signals=1", ("delta_create", 1), "DeltaCreate.time_delta_create", (1,), 1, "ns"),
+    ("delta_create signals=64", None, "DeltaCreate.time_delta_create", (64,), 1, "ns"),
+    ("delta_create+hash signals=1", None, "DeltaCreate.time_delta_create_and_hash", (1,), 1, "ns"),
+    ("hash_verify signals=1", ("hash_verify/signals=1", 1), "DeltaHash.time_verify_hash", (1,), 1, "ns"),
+    ("hash_verify signals=64", ("hash_verify/signals=64", 64), "DeltaHash.time_verify_hash", (64,), 1, "ns"),
+    ("compute_hash signals=1", None, "DeltaHash.time_compute_hash", (1,), 1, "ns"),
+    ("compute_hash signals=64", None, "DeltaHash.time_compute_hash", (64,), 1, "ns"),
+    ("chain verify, per record (1001)", None, "ChainVerify.time_verify", (1000,), 1001, "ns"),
+] + [
+    (f"apply_delta pending={n}", ("delta_append/manual_policy", n), "ApplyDelta.time_apply_delta",
+     (n,), 1, "ns") for n in (10, 100, 1000, 10000)
+] + [
+    ("apply_delta_stream, per delta (10k)", ("delta_append_stream/manual_policy", 10000),
+     "ApplyDeltaStream.time_apply_delta_stream", (), 10000, "ns"),
+    ("apply_batch 10k fresh, per delta", None, "ApplyBatch.time_apply_batch", ("fresh",), 10000, "ns"),
+    ("apply_batch 10k known keys, per delta", None, "ApplyBatch.time_apply_batch", ("known_keys",),
+     10000, "ns"),
+    ("DeltaBatch.from_arrays 10k, per delta", None, "BatchFromArrays.time_from_arrays", (), 10000, "ns"),
+] + [
+    (f"read {kind} @{size}", None, "Read.time_read", (size, kind), 1, "ns")
+    for size in (10, 1000, 100_000) for kind in
+    ("hot", "cold", "pending", "pending_batch", "behind_pending", "missing")
+] + [
+    (f"apply_decay {n}", ("apply_decay", n) if n <= 100_000 else None, "ApplyDecay.time_apply_decay",
+     (n,), 1, "ns") for n in (1000, 100_000, 1_000_000)
+] + [
+    (f"run_thermal_transitions {n}", ("run_thermal_transitions", n) if n == 100_000 else None,
+     "ThermalTransitions.time_run_thermal_transitions", (n,), 1, "ns") for n in (100_000, 1_000_000)
+] + [
+    (f"consolidate {n}", ("consolidate", n), "Consolidate.time_consolidate", (n,), 1, "ns")
+    for n in (10, 100, 1000, 10000)
+] + [
+    (f"plasticity {p}, per element (1M)", (f"plasticity_apply_update/{p}", 1),
+     "Plasticity.time_apply_update_array", (p,), 1_000_000, "ns")
+    for p in ("STDP", "Replace", "EMA", "Bayesian", "WTA")
+] + [
+    (f"plasticity {p}, scalar call", None, "Plasticity.time_apply_update_scalar", (p,), 1, "ns")
+    for p in ("STDP", "Replace", "EMA", "Bayesian", "WTA")
+] + [
+    ("memory 1M x 64, resident bytes/entry", ("memory/resident_bytes_per_entry", 1_000_000),
+     "Memory.track_resident_bytes_per_entry", (), 1, "B"),
+    ("memory 1M x 64, peak bytes/entry", ("memory/peak_bytes_per_entry", 1_000_000),
+     "Memory.peakmem_consolidated_1m_x64", (), 1_000_000, "B"),
+]
+
+# Reference rows for reads that the brief compares at 100,000 entries with 1,000 pending
+READ_REF = {
+    ("hot", 10): ("read/consolidated_hot", 10),
+    ("hot", 1000): ("read/consolidated_hot", 1000),
+    ("hot", 100_000): ("read/consolidated_hot", 100000),
+    ("cold", 1000): ("read/consolidated_cold", 1000),
+    ("pending", 100_000): ("read/pending_1000/oldest_pending_key", 1000),
+    ("behind_pending", 100_000): ("read/pending_1000/consolidated_key_not_in_chain", 1000),
+    ("missing", 100_000): ("read/pending_1000/missing_key", 1000),
+}
+ROWS = [
+    (lab, READ_REF.get((prm[1], prm[0]), ref) if bench == "Read.time_read" else ref, bench, prm, div, u)
+    for lab, ref, bench, prm, div, u in ROWS
+]
+
+# The reference measures its linear pending scan at both ends; our overlay is one dict,
+# so both of its rows compare against the same measurement.
+ALIASES = {"read pending @100000 vs newest key": "read pending @100000"}
+ROWS.insert(
+    [r[0] for r in ROWS].index("read pending @100000") + 1,
+    ("read pending @100000 vs newest key", ("read/pending_1000/newest_pending_key", 1000),
+     "Read.time_read", (100_000, "pending"), 1, "ns"))
+
+TARGETS = [
+    # (description, row label, kind, threshold)
+    ("run_thermal_transitions 100k >= 20x faster", "run_thermal_transitions 100000", "ratio", 20.0),
+    ("apply_decay 100k >= 5x faster", "apply_decay 100000", "ratio", 5.0),
+    ("apply_batch per delta <= 1 us (10k, fresh)", "apply_batch 10k fresh, per delta", "max_ns", 1000.0),
+    ("reads < 1 us at every size", "read ", "all_below_ns", 1000.0),
+    ("consolidate 10k >= 2x faster", "consolidate 10000", "ratio", 2.0),
+    ("memory <= 250 bytes/entry (reference 412)", "memory 1M x 64, resident bytes/entry", "max_ns", 250.0),
+]
+
+
+# ----------------------------------------------------------------------------- asv results
+
+
+def latest_asv_results(results_dir, machine=None):
+    """Path of the newest result JSON (by mtime) for ``machine`` (default: the machine whose
+    newest result is newest)."""
+    pattern = os.path.join(results_dir, machine or "*", "*.json")
+    files = [p for p in glob.glob(pattern)
+             if os.path.basename(p) not in ("machine.json", "benchmarks.json")]
+    if not files:
+        raise SystemExit(f"no asv result files match {pattern}; run `asv run --python=same "
+                         "--bench bench_core --set-commit-hash $(git rev-parse HEAD)` first, "
+                         "or use --direct")
+    return max(files, key=os.path.getmtime)
+
+
+def asv_values(path):
+    """{(benchmark name without module, params tuple of repr strings): value}."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    cols = data.get("result_columns", ["result", "params"])
+    ir, ip = cols.index("result"), cols.index("params")
+    irep = cols.index("stats_repeat") if "stats_repeat" in cols else None
+    single = []
+    out = {}
+    for name, row in data.get("results", {}).items():
+        if not name.startswith("bench_core."):
+            continue
+        short = name[len("bench_core."):]
+        values = row[ir]
+        params = row[ip] if len(row) > ip else []
+        if values is None:
+            continue
+        import itertools
+        combos = list(itertools.product(*params)) if params else [()]
+        for combo, v in zip(combos, values):
+            if v is not None and v == v:  # skip failed (None) and NaN
+                out[(short, tuple(combo))] = v
+        if irep is not None and len(row) > irep and row[irep] and short.split(".")[-1].startswith("time_"):
+            single.extend(r for r in row[irep] if r is not None and r <= 1)
+    out["__single_sample__"] = len(single)
+    return out
+
+
+def ours_from_asv(path):
+    vals = asv_values(path)
+    if vals.get("__single_sample__"):
+        print(f"# warning: {vals['__single_sample__']} timings in {os.path.basename(path)} are single "
+              "samples (asv run --quick?): first calls after setup, not comparable to the reference",
+              file=sys.stderr)
+    ours = {}
+    for label, _ref, bench, params, div, unit in ROWS:
+        v = vals.get((bench, tuple(repr(p) for p in params)))
+        if v is None:
+            continue
+        ours[label] = v * 1e9 / div if unit == "ns" else v / div
+    return ours
+
+
+# ----------------------------------------------------------------------------- direct timing
+
+
+def _import_bench():
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    import bench_core  # noqa: E402
+    return bench_core
+
+
+def timed_readonly(stmt, globals_, repeat=REPEAT, min_time=0.02):
+    """Median ns per execution of ``stmt`` (timeit; loop sized to >= min_time per repeat)."""
+    t = timeit.Timer(stmt, globals=globals_)
+    number = 1
+    while True:
+        if t.timeit(number) >= min_time:
+            break
+        number *= 2 if number < 8 else 4
+    return statistics.median(t.repeat(repeat, number)) / number * 1e9
+
+
+def timed_stateful(setup, call, repeat=REPEAT, per=1):
+    """Median ns of ``call(state)`` over ``repeat`` fresh states from ``setup()``, divided by ``per``."""
+    samples = []
+    timer = timeit.default_timer
+    for _ in range(repeat):
+        state = setup()
+        gcold = gc.isenabled()
+        gc.disable()
+        try:
+            t0 = timer()
+            call(state)
+            samples.append(timer() - t0)
+        finally:
+            if gcold:
+                gc.enable()
+    return statistics.median(samples) / per * 1e9
+
+
+def measure_direct(memory=True, log=print):
+    bc = _import_bench()
+    from thermogram import Delta, DeltaBatch
+    ours = {}
+
+    def note(label, v):
+        ours[label] = v
+        log(f"  {label:<42} {v:>14,.1f}", file=sys.stderr)
+
+    # deltas and hashes
+    for s in (1, 64):
+        v = bc.signal_vector(s)
+        g = {"create": Delta.create, "v": v}
+        note(f"delta_create signals={s}", timed_readonly("create('sensor.temperature', v, 'src')", g))
+        if s == 1:
+            note("delta_create+hash signals=1",
+                 timed_readonly("create('sensor.temperature', v, 'src').compute_hash()", g))
+        d = Delta.create("sensor.temperature", v, "src")
+        note(f"hash_verify signals={s}", timed_readonly("f()", {"f": d.verify_hash}))
+        note(f"compute_hash signals={s}", timed_readonly("f()", {"f": d.compute_hash}))
+    cv = bc.ChainVerify()
+    cv.setup(1000)
+    note("chain verify, per record (1001)", timed_readonly("f()", {"f": cv.t.verify}) / 1001)
+
+    # apply
+    for n in (10, 100, 1000, 10000):
+        def setup(n=n):
+            o = bc.ApplyDelta()
+            o.setup(n)
+            return o
+        note(f"apply_delta pending={n}",
+             timed_stateful(setup, lambda o: o.t.apply_delta(o.delta), repeat=25))
+
+    def stream_setup():
+        o = bc.ApplyDeltaStream()
+        o.setup()
+        return o
+    note("apply_delta_stream, per delta (10k)",
+         timed_stateful(stream_setup, lambda o: o.time_apply_delta_stream(), repeat=5, per=10000))
+    for cap, label in (("fresh", "apply_batch 10k fresh, per delta"),
+                       ("known_keys", "apply_batch 10k known keys, per delta")):
+        def setup(cap=cap):
+            o = bc.ApplyBatch()
+            o.setup(cap)
+            return o
+        note(label, timed_stateful(setup, lambda o: o.t.apply_batch(o.batch), per=10000))
+    fa = bc.BatchFromArrays()
+    fa.setup()
+    note("DeltaBatch.from_arrays 10k, per delta",
+         timed_readonly("f(k, v, types='update')", {"f": DeltaBatch.from_arrays, "k": fa.keys,
+                                                   "v": fa.values}) / 10000)
+
+    # reads
+    capsules = {}
+    for size in (10, 1000, 100_000):
+        for kind in bc.READ_KINDS:
+            variant, key = bc.read_target(size, kind)
+            t = capsules.get((size, variant))
+            if t is None:
+                t = capsules[(size, variant)] = bc.read_capsule(size, variant)
+            t.read(key)
+            note(f"read {kind} @{size}", timed_readonly("read(key)", {"read": t.read, "key": key}))
+        capsules.clear()
+
+    # layer maintenance
+    bc.spread_capsule(100).apply_decay()
+    for n in (1000, 100_000):
+        # one decay per freshly spread capsule: the kernel's cost depends on the strengths,
+        # so a loop of decays on one capsule would drift (see bench_core.ApplyDecay)
+        note(f"apply_decay {n}", timed_stateful(lambda n=n: bc.spread_capsule(n),
+                                                lambda t: t.apply_decay()))
+    tt = bc.ThermalTransitions()
+    note("run_thermal_transitions 100000",
+         timed_stateful(lambda: (tt.setup(100_000), tt)[1], lambda o: o.t.run_thermal_transitions()))
+    bc._MEMO.clear()
+
+    # consolidation
+    for n in (10, 100, 1000, 10000):
+        def setup(n=n):
+            o = bc.Consolidate()
+            o.setup(n)
+            return o
+        note(f"consolidate {n}", timed_stateful(setup, lambda o: o.t.consolidate(), repeat=15))
+
+    # plasticity
+    cur, new = bc.plasticity_inputs(1_000_000)
+    for p, make in bc.POLICY_RULES.items():
+        rule = make()
+        rule.apply_update_array(cur[:10], new[:10], 3600.0)
+        note(f"plasticity {p}, per element (1M)",
+             timed_readonly("f(c, n, 3600.0)", {"f": rule.apply_update_array, "c": cur, "n": new},
+                           min_time=0.05) / 1_000_000)
+        from thermogram import Signal
+        note(f"plasticity {p}, scalar call",
+             timed_readonly("f(c, n, 3600.0)", {"f": rule.apply_update, "c": Signal.positive(120),
+                                               "n": Signal.negative(200)}))
+    del cur, new
+
+    if memory:
+        log("  (memory: building 1,000,000 x 64 in a subprocess...)", file=sys.stderr)
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-probe"],
+                             check=True, capture_output=True, text=True).stdout
+        mem = json.loads(out.strip().splitlines()[-1])
+        note("memory 1M x 64, resident bytes/entry", mem["resident"])
+        note("memory 1M x 64, peak bytes/entry", mem["peak"])
+    for alias, label in ALIASES.items():
+        if label in ours:
+            ours[alias] = ours[label]
+    return ours
+
+
+def memory_probe():
+    """Run in a fresh process: resident and peak bytes/entry of 1M x 64 (printed as JSON)."""
+    import resource
+    bc = _import_bench()
+    warm = bc.consolidated_capsule(10, bc.MEMORY_SIGNALS)
+    del warm
+    gc.collect()
+    before = bc.resident_bytes()
+    t = bc.build_memory_capsule()
+    gc.collect()
+    after = bc.resident_bytes()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    n = t.total_entries()
+    print(json.dumps({"resident": (after - before) / n, "peak": (peak - before) / n,
+                      "entries": n, "rss_before": before, "rss_after": after, "peak_rss": peak}))
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def fmt(v, unit="ns"):
+    if v is None:
+        return "n/a"
+    return f"{v:,.1f}"
+
+
+def report(ours, ref, source):
+    print(f"# ours: {source}")
+    print("# ratio = reference / ours  (> 1: ours faster, or for memory: ours smaller)")
+    print()
+    head = f"| {'workload':<42} | {'ref n':>7} | {'reference':>14} | {'ours':>14} | {'unit':<4} | {'ratio':>8} |"
+    print(head)
+    print("|" + "|".join("-" * (len(c)) for c in head.strip("|").split("|")) + "|")
+    rows = {}
+    for label, refkey, _b, _p, _d, unit in ROWS:
+        r = ref.get(refkey) if refkey else None
+        o = ours.get(label)
+        ratio = (r / o) if (r is not None and o) else None
+        rows[label] = (r, o, ratio)
+        n = f"{refkey[1]:,}" if refkey else ""
+        u = "ns" if unit == "ns" else "B"
+        print(f"| {label:<42} | {n:>7} | {fmt(r):>14} | {fmt(o):>14} | {u:<4} | "
+              f"{(f'{ratio:,.2f}x' if ratio is not None else '-'):>8} |")
+    unmatched = sorted(k for k in ref if k not in {rk for _l, rk, *_ in ROWS if rk})
+    if unmatched:
+        print()
+        print("# reference rows with no counterpart here: "
+              + ", ".join(f"{w} n={n}" for w, n in unmatched))
+
+    print()
+    print(f"| {'target':<46} | {'measured':>24} | {'result':<6} |")
+    print(f"|{'-' * 48}|{'-' * 26}|{'-' * 8}|")
+    results = []
+    for desc, label, kind, thr in TARGETS:
+        if kind == "all_below_ns":
+            vals = [(lab, v[1]) for lab, v in rows.items() if lab.startswith(label) and v[1] is not None]
+            if not vals:
+                meas, ok = "n/a", None
+            else:
+                worst = max(vals, key=lambda x: x[1])
+                meas = f"max {worst[1]:,.0f} ns ({worst[0][5:]})"
+                ok = worst[1] < thr
+        else:
+            r, o, ratio = rows.get(label, (None, None, None))
+            if kind == "ratio":
+                meas = "n/a" if ratio is None else f"{ratio:,.2f}x ({o:,.0f} ns)"
+                ok = None if ratio is None else ratio >= thr
+            else:
+                unit = "B" if "bytes" in label else "ns"
+                meas = "n/a" if o is None else f"{o:,.1f} {unit}"
+                ok = None if o is None else o <= thr
+        res = "n/a" if ok is None else ("PASS" if ok else "FAIL")
+        results.append((desc, res))
+        print(f"| {desc:<46} | {meas:>24} | {res:<6} |")
+    return results
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--direct", action="store_true",
+                    help="measure here with timeit instead of reading asv results")
+    ap.add_argument("--reference", default=DEFAULT_REFERENCE,
+                    help=f"reference markdown table (default {DEFAULT_REFERENCE})")
+    ap.add_argument("--results", default=DEFAULT_RESULTS, help="asv results_dir")
+    ap.add_argument("--machine", default=None, help="asv machine name (default: newest)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="--direct: measure this many times and combine per row (see --combine)")
+    ap.add_argument("--combine", choices=("min", "median"), default="min",
+                    help="--direct --rounds N: keep the best round (default; each round is already "
+                         "a median of 9, and on a shared machine the best round is the least "
+                         "disturbed) or the median of the rounds (as the reference's 3 runs)")
+    ap.add_argument("--no-memory", action="store_true",
+                    help="--direct: skip the 1,000,000 x 64 memory build")
+    ap.add_argument("--json", default=None, help="also write our numbers to this JSON file")
+    ap.add_argument("--memory-probe", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.memory_probe:
+        memory_probe()
+        return 0
+    ref = parse_reference(args.reference)
+    if args.direct:
+        runs = []
+        for i in range(max(1, args.rounds)):
+            if args.rounds > 1:
+                print(f"# round {i + 1}/{args.rounds}", file=sys.stderr)
+            runs.append(measure_direct(memory=not args.no_memory and i == 0))
+        comb = min if args.combine == "min" else statistics.median
+        ours = {k: comb([r[k] for r in runs if k in r]) for k in runs[0]}
+        import platform
+        source = (f"--direct timeit, median of {REPEAT} repeats"
+                  + (f", {args.combine} of {len(runs)} rounds" if len(runs) > 1 else "")
+                  + f", python {platform.python_version()}, {platform.machine()}, "
+                  f"{os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}")
+    else:
+        path = latest_asv_results(args.results, args.machine)
+        ours = ours_from_asv(path)
+        source = f"asv results {os.path.relpath(path, ROOT)}"
+    results = report(ours, ref, source)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"source": source, "ours": ours, "targets": dict(results)}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
