@@ -195,9 +195,10 @@ _KIND = {"delta": 0, "batch": 1, "op": 2}
 _OP_TAG = b"thermogram:op:v1\x00"
 
 
-def encode_record(rec: Record) -> bytes:
-    """``u8 kind | u32 length | canonical bytes | 32-byte hash``."""
-    cb = rec.canonical_bytes()
+def encode_record(rec: Record, canonical: Optional[bytes] = None) -> bytes:
+    """``u8 kind | u32 length | canonical bytes | 32-byte hash`` (``canonical``: the
+    record's canonical bytes if the caller has them already)."""
+    cb = rec.canonical_bytes() if canonical is None else canonical
     return bytes([_KIND[rec.kind]]) + struct.pack("<I", len(cb)) + cb + bytes.fromhex(rec.hash)
 
 

@@ -242,9 +242,9 @@ class Thermogram:
             from .journal import ReadOnlyError
             raise ReadOnlyError(f"{self._path} was opened read-only")
         self._chain.check_link(rec)
-        rec._link(self._chain.head_hash)
+        cb = rec._link(self._chain.head_hash)
         if self._journal is not None:
-            self._journal.append(rec)
+            self._journal.append(rec, cb)
         result = apply()
         self._chain.push_linked(rec)
         if self._on_record is not None:

@@ -124,9 +124,13 @@ class HashedRecord:
         """True when the stored hash matches the fields."""
         return self.hash == self.compute_hash()
 
-    def _link(self, prev_hash: Optional[str]) -> None:
+    def _link(self, prev_hash: Optional[str]) -> bytes:
+        """Set ``prev_hash`` and the hash; returns the canonical bytes hashed (so a
+        journal can write them without encoding the record twice)."""
         self.prev_hash = prev_hash
-        self._hash = self.compute_hash()
+        cb = self.canonical_bytes()
+        self._hash = hashlib.sha256(cb).hexdigest()
+        return cb
 
 
 _DELTA_TAG = b"thermogram:delta:v1\x00"

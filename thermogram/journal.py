@@ -105,6 +105,7 @@ class JournalFile:
         self.fsync = fsync
         self.batch_size = max(1, int(batch_size))
         self._unsynced = 0
+        self._buf = bytearray()
         if create or not os.path.exists(self.jpath):
             self._create(base_head)
         self._fd = os.open(self.jpath, os.O_WRONLY | os.O_APPEND)
@@ -112,25 +113,39 @@ class JournalFile:
     def _create(self, base_head: str) -> None:
         atomic_write(self.jpath, HEADER.pack(JMAGIC, 1, 0, bytes.fromhex(base_head)))
 
-    def append(self, rec) -> None:
-        """Write one record frame; durable before return under ``fsync="always"``."""
-        payload = encode_record(rec)
+    def append(self, rec, canonical: Optional[bytes] = None) -> None:
+        """Write one record frame.
+
+        ``"always"``: written and fsynced before return. ``"batch"``: buffered,
+        written and fsynced every ``batch_size`` records (a crash loses at most the
+        unsynced tail, which opening then cuts). ``"never"``: buffered the same way,
+        written without fsync.
+        """
+        payload = encode_record(rec, canonical)
         frame = FRAME.pack(len(payload), xxhash.xxh3_64_intdigest(payload)) + payload
-        view = memoryview(frame)
+        if self.fsync == "always":
+            self._write(frame)
+            os.fsync(self._fd)
+            return
+        self._buf += frame
+        self._unsynced += 1
+        if self._unsynced >= self.batch_size:
+            self.sync()
+
+    def _write(self, data) -> None:
+        view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        if self.fsync == "always":
-            os.fsync(self._fd)
-        elif self.fsync == "batch":
-            self._unsynced += 1
-            if self._unsynced >= self.batch_size:
-                self.sync()
 
     def sync(self) -> None:
-        """fsync what has been written."""
+        """Write what is buffered and fsync it (``"never"``: write only)."""
         if self._fd is not None:
-            os.fsync(self._fd)
+            if self._buf:
+                self._write(self._buf)
+                self._buf = bytearray()
+            if self.fsync != "never":
+                os.fsync(self._fd)
         self._unsynced = 0
 
     def archived(self) -> List[str]:
