@@ -108,7 +108,7 @@ def _tamper_values(rec):
         st = rec.strengths.copy()
         st["magnitude"][0] ^= 1
         return [("id", rec.id + "x"), ("source", rec.source + "x"), ("timestamp", rec.timestamp + 1),
-                ("keys", [rec.keys[0] + "x"] + rec.keys[1:]), ("types", rec.types ^ np.uint8(1)),
+                ("keys", (rec.keys[0] + "x",) + tuple(rec.keys[1:])), ("types", rec.types ^ np.uint8(1)),
                 ("values", vals), ("offsets", np.array([0, 0, 2], np.int64)), ("strengths", st),
                 ("timestamps", rec.timestamps + 1), ("prev_hash", "ab" * 32), ("hash", "cd" * 32)]
     return [("op", rec.op + "x"), ("args", {**rec.args, "extra": 1}), ("timestamp", rec.timestamp + 1),

@@ -601,7 +601,7 @@ def test_single_neuron():
     st_["prototypes"][0] = F(0.01)
     s = EmbeddedSNN.restore(st_)
     b = s.process(x)
-    assert b.keys == ["proto_0"] and s.firing_rates[0] == F(0.1)
+    assert list(b.keys) == ["proto_0"] and s.firing_rates[0] == F(0.1)
     assert s.last_activations[0] == pytest.approx(10 / (30 ** 0.5 * 2))
     s.process_batch(np.tile(x, (50, 1)))
     assert s.last_activations[0] == pytest.approx(1.0)

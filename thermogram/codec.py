@@ -112,7 +112,7 @@ def _signal(p: int, m: int, what: str) -> Signal:
 def _signals_from_bytes(b: bytes, what: str) -> np.ndarray:
     if len(b) % 2:
         raise FormatError(f"{what}: odd signal byte count")
-    v = np.frombuffer(b, dtype=SIGNAL).copy()
+    v = np.frombuffer(bytearray(b), dtype=SIGNAL)  # a plain byte copy (numpy copies SIGNAL field by field)
     p = v["polarity"]
     if p.size and (p.min() < -1 or p.max() > 1):
         raise FormatError(f"invalid polarity in {what}")
@@ -314,11 +314,13 @@ def _decode_batch(r: Reader) -> DeltaBatch:
         raise FormatError("batch timestamps have the wrong length")
     timestamps = np.frombuffer(tsb, np.int64).copy()
     prev = _prev(_opt_lp(r))
-    try:
-        b = DeltaBatch(keys, types, values, offsets, strengths, timestamps, source=source, id=bid,
-                       timestamp=ts)
-    except ValidationError as e:
-        raise FormatError(f"invalid batch record: {e}") from None
+    # every column was checked above or here; the keys are str by construction
+    if n and (int(types.max()) > 3 or int(klen.min()) == 0):
+        raise FormatError("invalid batch record: unknown delta type or empty key")
+    if offsets[0] != 0 or offsets[-1] != values.shape[0] or (n and (np.diff(offsets) < 0).any()):
+        raise FormatError("invalid batch record: bad value offsets")
+    b = DeltaBatch(keys, types, values, offsets, strengths, timestamps, source=source, id=bid,
+                   timestamp=ts, _trusted=True)
     b.prev_hash = prev
     return b
 
@@ -368,13 +370,11 @@ def _entry_columns(t) -> Tuple[bytes, int]:
     s = t._store
     rows = np.flatnonzero(s.live() != FREE)
     n = len(rows)
-    keys = s.keys
-    kb = [keys[k].encode("utf-8", "surrogatepass") for k in s.kid[rows].tolist()]
-    klen = np.fromiter((len(b) for b in kb), dtype=np.uint32, count=n)
+    kbytes, klen = s.key_bytes(s.kid[rows])
+    klen = klen.astype(np.uint32)
     vlen = s.vlen[rows]
     vals = np.empty(int(vlen.sum()), SIGNAL)
     _kc.gather_values(s.voff, s.vlen, rows, s.vals.view(np.uint16), vals.view(np.uint16))
-    kbytes = b"".join(kb)
     head = struct.pack("<QQQ", n, vals.shape[0], len(kbytes))
     body = b"".join((head, s.layer[rows].tobytes(), s.pol[rows].tobytes(), s.mag[rows].tobytes(),
                      s.count[rows].tobytes(), s.ts[rows].tobytes(), klen.tobytes(),
@@ -462,7 +462,7 @@ def _decode_entries(data: bytes, start: int, end: int):
     klen = col(np.uint32, n).astype(np.int64)
     vlen = col(np.uint32, n).astype(np.int64)
     kb = r.take(nkb)
-    vals = np.frombuffer(r.take(2 * nvals), SIGNAL).copy()
+    vals = np.frombuffer(bytearray(r.take(2 * nvals)), SIGNAL)
     if n and (layer.max() > 3 or pol.min() < -1 or pol.max() > 1):
         raise FormatError("ENTR section: bad layer or polarity")
     if int(klen.sum()) != nkb or int(vlen.sum()) != nvals:

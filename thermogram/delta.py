@@ -11,7 +11,7 @@ import hashlib
 import os
 import random
 import time
-from typing import Any, Callable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -314,7 +314,7 @@ class DeltaBatch(HashedRecord):
 
     Attributes
     ----------
-    keys : list of str
+    keys : tuple of str
     types : uint8 array of :class:`DeltaType` codes
     values : flat SIGNAL array; row ``i`` is ``values[offsets[i]:offsets[i+1]]``
     offsets : int64 array, length n + 1
@@ -325,11 +325,12 @@ class DeltaBatch(HashedRecord):
 
     kind = "batch"
     __slots__ = ("id", "source", "timestamp", "keys", "types", "values", "offsets", "strengths",
-                 "timestamps", "prev_hash", "_hash")
+                 "timestamps", "prev_hash", "_hash", "_kcache")
 
     def __init__(self, keys, types, values, offsets, strengths, timestamps, *, source="",
                  id=None, timestamp=None, prev_hash=None, clock=None, _trusted=False):
-        self.keys = keys
+        self.keys = keys if type(keys) is tuple else tuple(keys) if isinstance(keys, list) else keys
+        self._kcache = None
         self.types = types
         self.values = values
         self.offsets = offsets
@@ -345,8 +346,8 @@ class DeltaBatch(HashedRecord):
 
     def _validate(self) -> None:
         n = len(self.keys)
-        if not isinstance(self.keys, list):
-            raise ValidationError("keys must be a list of str")
+        if not isinstance(self.keys, tuple):
+            raise ValidationError("keys must be a sequence of str")
         for k in self.keys:
             if type(k) is not str or not k:
                 validate_key(k)
@@ -464,13 +465,31 @@ class DeltaBatch(HashedRecord):
         """Size estimate the reference uses: 2 bytes a signal + key bytes + 200 a delta."""
         return int(self.values.shape[0]) * 2 + sum(len(k) for k in self.keys) + 200 * len(self)
 
+    def _key_blob(self) -> Tuple[bytes, bytes]:
+        """``(u64 key byte lengths, concatenated UTF-8 keys)``, encoded once per key list.
+
+        The cache is tied to the identity of the ``keys`` tuple, which cannot change
+        in place; assigning another ``keys`` recomputes it."""
+        keys = self.keys
+        cached = self._kcache
+        if cached is not None and cached[0] is keys:
+            return cached[1], cached[2]
+        try:
+            kb = [k.encode("utf-8", "surrogatepass") for k in keys]
+        except AttributeError:  # tampered into something that is not a str
+            kb = [repr(k).encode() for k in keys]
+        klen = np.fromiter((len(b) for b in kb), dtype=np.uint64, count=len(kb)).tobytes()
+        joined = b"".join(kb)
+        if type(keys) is tuple:
+            self._kcache = (keys, klen, joined)
+        return klen, joined
+
     def canonical_bytes(self) -> bytes:
-        kb = [k.encode("utf-8", "surrogatepass") for k in self.keys]
-        klen = np.fromiter((len(b) for b in kb), dtype=np.uint64, count=len(kb))
+        klen_bytes, kbytes = self._key_blob()
         return b"".join((
             _BATCH_TAG, lp(str(self.id).encode()), lp(str(self.source).encode("utf-8", "surrogatepass")),
             _int_field(self.timestamp), u64(len(self.keys)), lp(np.ascontiguousarray(self.types).tobytes()),
-            lp(klen.tobytes()), lp(b"".join(kb)), lp(np.ascontiguousarray(self.offsets).tobytes()),
+            lp(klen_bytes), lp(kbytes), lp(np.ascontiguousarray(self.offsets).tobytes()),
             lp(np.ascontiguousarray(self.values).tobytes()),
             lp(np.ascontiguousarray(self.strengths).tobytes()),
             lp(np.ascontiguousarray(self.timestamps).tobytes()),
@@ -481,7 +500,6 @@ class DeltaBatch(HashedRecord):
         b = object.__new__(DeltaBatch)
         for s in DeltaBatch.__slots__:
             object.__setattr__(b, s, getattr(self, s))
-        b.keys = list(self.keys)
         return b
 
     def _repr_html_(self) -> str:

@@ -52,6 +52,10 @@ class EntryStore:
         self.index: Dict[str, int] = {}
         self.keys: List[str] = []
         self.hottest = np.full(max(8, key_capacity), -1, np.int64)
+        # every key's UTF-8 bytes, once, for the codec and the digest
+        self.kblob = bytearray()
+        self.koff = np.zeros(max(8, key_capacity), np.int64)
+        self.klen = np.zeros(max(8, key_capacity), np.int64)
         self.hottest_dirty = False
         self._set_vals(np.zeros(max(16, value_capacity), SIGNAL))
         self.vend = 0
@@ -81,6 +85,8 @@ class EntryStore:
         n = max(n_keys, cap * 2)
         self.slot = _grow(self.slot, n, -1)
         self.hottest = _grow(self.hottest, n, -1)
+        self.koff = _grow(self.koff, n, 0)
+        self.klen = _grow(self.klen, n, 0)
 
     def ensure_values(self, extra: int) -> None:
         need = self.vend + extra
@@ -121,7 +127,18 @@ class EntryStore:
             self.index[key] = k
             self.keys.append(key)
             self.ensure_keys(k + 1)
+            enc = key.encode("utf-8", "surrogatepass")
+            self.koff[k] = len(self.kblob)
+            self.klen[k] = len(enc)
+            self.kblob += enc
         return k
+
+    def key_bytes(self, kids: np.ndarray) -> Tuple[bytes, np.ndarray]:
+        """``(concatenated UTF-8 keys, byte lengths)`` of ``kids``, in that order."""
+        lens = self.klen[kids]
+        out = np.empty(int(lens.sum()), np.uint8)
+        _kt.gather_bytes(np.frombuffer(self.kblob, np.uint8), self.koff, self.klen, kids, out)
+        return out.tobytes(), lens
 
     # the hottest copy of each key (what read returns) -------------------------
     def mark_changed(self) -> None:
@@ -147,6 +164,12 @@ class EntryStore:
             index.update(zip(new, range(start, start + len(new))))
             self.keys.extend(new)
             self.ensure_keys(len(self.keys))
+            enc = [k.encode("utf-8", "surrogatepass") for k in new]
+            lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
+            end = start + len(new)
+            self.klen[start:end] = lens
+            self.koff[start:end] = len(self.kblob) + np.cumsum(lens) - lens
+            self.kblob += b"".join(enc)
         return np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
 
     # rows -----------------------------------------------------------------
