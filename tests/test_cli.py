@@ -7,29 +7,38 @@ from thermogram.cli import main
 from thermogram.demo import run_demo
 
 
-def test_demo_runs_verifies_and_replays(capsys):
-    assert main(["demo", "--keys", "40", "--rounds", "4", "--dim", "4", "--seed", "1"]) == 0
+DEMO_SMALL = ["--ticks", "200", "--neurons", "16", "--dim", "64", "--concepts", "4"]
+
+
+def test_demo_runs_verifies_and_replays(capsys, tmp_path):
+    assert main(["demo", *DEMO_SMALL, "--seed", "1", "--out", str(tmp_path), "--no-plot"]) == 0
     out = capsys.readouterr().out
-    assert "chain verified   yes" in out and "replay digest    matches" in out
+    assert "verified         yes" in out and "replay           matches" in out
 
 
-def test_demo_is_deterministic():
-    a = run_demo(keys=30, rounds=3, dim=4, seed=3)
-    b = run_demo(keys=30, rounds=3, dim=4, seed=3)
+def test_demo_is_deterministic(tmp_path):
+    kw = dict(ticks=200, neurons=16, dim=64, concepts=4, progress=False, plot=False)
+    a = run_demo(seed=3, folder=tmp_path / "a", **kw)
+    b = run_demo(seed=3, folder=tmp_path / "b", **kw)
     assert a.digest == b.digest and a.head_hash == b.head_hash
-    assert a.layer_history == b.layer_history
-    assert run_demo(keys=30, rounds=3, dim=4, seed=4).digest != a.digest
+    assert a.history == b.history
+    assert run_demo(seed=4, folder=tmp_path / "c", **kw).digest != a.digest
 
 
-def test_important_concepts_end_up_colder_than_noise():
-    r = run_demo(keys=100, rounds=8, dim=4, seed=2)
-    last = r.layer_history[-1]
+def test_important_concepts_end_up_colder_than_noise(tmp_path):
+    r = run_demo(ticks=600, neurons=16, dim=256, concepts=4, seed=2, folder=tmp_path, progress=False,
+                 plot=False)
+    last = r.history[-1]
     assert last["cold"] + last["cool"] > 0 and last["hot"] > 0
+    t = Thermogram.load(r.capsule_path)
+    colder = set(t.keys_for_state("cool")) | set(t.keys_for_state("cold"))
+    assert {f"proto_{o}" for o in r.owners.tolist()} <= colder  # each concept's prototype
+    assert any(k.startswith("proto_") and k not in colder for k in t.keys_for_state("hot"))  # noise
 
 
 def test_bad_flag_is_a_clean_usage_error(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["demo", "--keys", "-3"])
+        main(["demo", "--ticks", "-3"])
     assert e.value.code == 2
     assert "positive" in capsys.readouterr().err
 

@@ -27,12 +27,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"thermogram {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    d = sub.add_parser("demo", help="run the embedded demo capsule and print a summary",
-                       description="Write, reinforce, decay, consolidate, replay and verify a small capsule.")
-    d.add_argument("--keys", type=_positive, default=200, help="number of distinct keys (default 200)")
-    d.add_argument("--rounds", type=_positive, default=12, help="observation rounds (default 12)")
-    d.add_argument("--dim", type=_positive, default=16, help="signals per value (default 16)")
-    d.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    d = sub.add_parser("demo", help="run the embedded demo: activation stream -> spiking network -> capsule",
+                       description="A synthetic activation stream (drifting latent concepts with noise) "
+                                   "runs through the embedded spiking network with prototype learning "
+                                   "into a file-backed capsule, with periodic decay and consolidation, a "
+                                   "checkpoint, chain verification and a replay. Writes FOLDER/demo.thermo "
+                                   "(plus its journal) and FOLDER/report.png; earlier demo files there are "
+                                   "replaced. Exit status 0 only if every check passes.")
+    d.add_argument("--ticks", type=_positive, default=2000,
+                   help="activation vectors to process (default 2000)")
+    d.add_argument("--neurons", type=_positive, default=64, help="neurons, i.e. prototypes (default 64)")
+    d.add_argument("--dim", type=_positive, default=2048,
+                   help="dimensions of each activation vector (default 2048)")
+    d.add_argument("--concepts", type=_positive, default=8, help="latent concepts in the stream (default 8)")
+
+    def seed(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if n < 0:
+            raise argparse.ArgumentTypeError(f"expected a non-negative seed, got {n}")
+        return n
+
+    d.add_argument("--seed", type=seed, default=7, help="random seed (default 7)")
+    d.add_argument("--out", default="thermogram-demo", metavar="FOLDER",
+                   help="folder for the capsule and the report (default ./thermogram-demo)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.add_argument("--no-plot", action="store_true", help="do not write report.png (no matplotlib needed)")
 
     i = sub.add_parser("inspect", help="describe a capsule file (v1 or v2)",
                        description="Layers, counts, strength summary, configuration, head hash, format.")
@@ -183,8 +205,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "demo":
             from .demo import run_demo
-            res = run_demo(keys=args.keys, rounds=args.rounds, dim=args.dim, seed=args.seed, out=sys.stdout)
-            return 0 if (res.verified and res.replay_matches) else 1
+            res = run_demo(ticks=args.ticks, neurons=args.neurons, dim=args.dim, concepts=args.concepts,
+                           seed=args.seed, folder=args.out, progress=not args.no_progress,
+                           plot=not args.no_plot, out=sys.stdout)
+            return 0 if res.ok else 1
         return {"inspect": cmd_inspect, "verify": cmd_verify, "export": cmd_export,
                 "convert": cmd_convert, "replay": cmd_replay}[args.command](args)
     except (ThermogramError, OSError) as e:
