@@ -3,4 +3,4 @@
 Installed as ``thermogram.kernels`` (never import a bare ``kernels``).
 No Python objects, no I/O, no knowledge of :class:`thermogram.Thermogram`.
 """
-from . import signal, plasticity, thermal, consolidation, codec, ternary, snn  # noqa: F401
+from . import signal, plasticity, thermal, consolidation, codec, ternary, snn, colony  # noqa: F401

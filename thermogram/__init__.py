@@ -20,5 +20,9 @@ from .arrow import ArchiveReport, verify_archive  # noqa: F401,E402
 from .ternary import PackedTernary, TernaryLayer, TernaryWeight  # noqa: F401,E402
 from .neuromod import NeuromodState, NeuromodSyncConfig  # noqa: F401,E402
 from .snn import EmbeddedSNN, EmbeddedSNNConfig  # noqa: F401,E402
+from .colony import (ColonyConfig, ColonyConsolidationResult, ColonyMetadata, ColonyStats,  # noqa: F401,E402
+                     ThermogramColony, consolidate_member)
+from .distillation import (DeltaSource, DistillationConfig, SemanticDelta, SignatureError,  # noqa: F401,E402
+                           ThermogramSnapshot, apply_delta_to_embedding, cosine_similarity, distill_learning)
 
 __version__ = "0.1.0"
