@@ -259,8 +259,9 @@ def compact_values(layer, voff, vlen, vals, out_vals):
 
 
 @kernel
-def hottest_rows(slot, out):
-    """``out[k]`` = the row of key ``k``'s hottest copy, or -1."""
+def hottest_rows(slot, voff, vlen, out, outv):
+    """``out[k]`` = the row of key ``k``'s hottest copy (or -1), ``outv[k]`` its
+    ``(voff, vlen)`` (or ``(-1, -1)``)."""
     for k in range(slot.shape[0]):
         r = -1
         for lay in range(4):
@@ -268,6 +269,12 @@ def hottest_rows(slot, out):
                 r = slot[k, lay]
                 break
         out[k] = r
+        if r >= 0:
+            outv[k, 0] = voff[r]
+            outv[k, 1] = vlen[r]
+        else:
+            outv[k, 0] = -1
+            outv[k, 1] = -1
 
 
 @kernel

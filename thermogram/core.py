@@ -320,11 +320,12 @@ class Thermogram:
                 return None
             if s.hottest_dirty:
                 s.refresh_hottest()
-            r = s.hottest.item(kid)
-            if r < 0:
+            hv = s.hotv
+            n = hv.item(kid, 1)
+            if n < 0:
                 return None
-            o = s.voff.item(r)
-            return s.vals_ro[o:o + s.vlen.item(r)]
+            o = hv.item(kid, 0)
+            return s.vals_ro[o:o + n]
 
     @_locked
     def read_with_strength(self, key: str) -> Optional[Tuple[np.ndarray, Signal]]:

@@ -52,6 +52,8 @@ class EntryStore:
         self.index: Dict[str, int] = {}
         self.keys: List[str] = []
         self.hottest = np.full(max(8, key_capacity), -1, np.int64)
+        # (voff, vlen) of each key's hottest copy, side by side so a read touches one cache line
+        self.hotv = np.full((max(8, key_capacity), 2), -1, np.int64)
         # every key's UTF-8 bytes, once, for the codec and the digest
         self.kblob = bytearray()
         self.koff = np.zeros(max(8, key_capacity), np.int64)
@@ -85,6 +87,7 @@ class EntryStore:
         n = max(n_keys, cap * 2)
         self.slot = _grow(self.slot, n, -1)
         self.hottest = _grow(self.hottest, n, -1)
+        self.hotv = _grow(self.hotv, n, -1)
         self.koff = _grow(self.koff, n, 0)
         self.klen = _grow(self.klen, n, 0)
 
@@ -105,6 +108,7 @@ class EntryStore:
             if self.vend + extra > new.shape[0]:
                 new = _grow(new, self.vend + extra)
             self._set_vals(new)
+            self.mark_changed()
             return
         self._set_vals(_grow(self.vals, n))
 
@@ -114,6 +118,7 @@ class EntryStore:
         self.vend = int(_kt.compact_values(self.layer[: self.nrows], self.voff, self.vlen,
                                            self.vals.view(np.uint16), new.view(np.uint16)))
         self._set_vals(new)
+        self.mark_changed()
 
     # keys ---------------------------------------------------------------
     def kid_of(self, key: str) -> Optional[int]:
@@ -147,13 +152,15 @@ class EntryStore:
 
     def refresh_hottest(self) -> None:
         n = len(self.keys)
-        _kt.hottest_rows(self.slot[:n], self.hottest[:n])
+        _kt.hottest_rows(self.slot[:n], self.voff, self.vlen, self.hottest[:n], self.hotv[:n])
         self.hottest_dirty = False
 
     def _touch(self, kid: int) -> None:
         if not self.hottest_dirty:
             sl = self.slot[kid]
-            self.hottest[kid] = next((int(r) for r in sl if r >= 0), -1)
+            r = next((int(r) for r in sl if r >= 0), -1)
+            self.hottest[kid] = r
+            self.hotv[kid] = (self.voff[r], self.vlen[r]) if r >= 0 else (-1, -1)
 
     def kids_for(self, keys: List[str]) -> np.ndarray:
         """Key ids of many keys (registering new ones, in first-seen order)."""
