@@ -51,6 +51,8 @@ NS = 1_000_000_000
 DEFAULT_MAX_BYTES = 16 * 2 ** 30
 """Largest file :func:`load` reads unless told otherwise (16 GiB)."""
 MAX_KEY_BYTES = 65_535
+MAX_KEY_BYTES_ON_LOAD = 1 << 20
+"""Longest key a file may hold (1 MiB); longer is treated as a hostile file."""
 
 
 # ----------------------------------------------------------------------------- byte reader
@@ -298,6 +300,8 @@ def _decode_batch(r: Reader) -> DeltaBatch:
     kb = _lp(r)
     if int(klen.sum()) != len(kb):
         raise FormatError("batch key bytes disagree with their lengths")
+    if n and int(klen.max()) > MAX_KEY_BYTES_ON_LOAD:
+        raise FormatError("batch record holds an over-long key")
     keys = _split_keys(kb, klen, "batch key")
     offs_b = _lp(r)
     if len(offs_b) != 8 * (n + 1):
@@ -471,6 +475,8 @@ def _decode_entries(data: bytes, start: int, end: int):
         raise FormatError("ENTR section: bad value polarity")
     if n and klen.min() == 0:
         raise FormatError("ENTR section: empty key")
+    if n and klen.max() > MAX_KEY_BYTES_ON_LOAD:
+        raise FormatError(f"ENTR section: a key of {int(klen.max())} bytes (at most {MAX_KEY_BYTES_ON_LOAD})")
     keys = _split_keys(kb, klen, "key")
     if len(set(zip(keys, layer.tolist()))) != n:
         raise FormatError("ENTR section: a key appears twice in one layer")

@@ -230,3 +230,45 @@ def test_limits_validated():
         Limits(max_key_bytes=0)
     with pytest.raises(ValidationError):
         capsule(limits={"max_key_bytes": 5})
+
+
+# 11-13. the spiking network under hostile input
+from thermogram import EmbeddedSNN, EmbeddedSNNConfig, NeuromodState  # noqa: E402
+
+
+def small_snn():
+    return EmbeddedSNN(EmbeddedSNNConfig(num_neurons=8, input_dim=16, top_k=3, seed=1))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_into_the_snn_are_rejected_and_change_nothing(bad):
+    snn = small_snn()
+    before = snn.state()
+    x = np.ones(16, np.float32)
+    x[3] = bad
+    with pytest.raises(ValidationError):
+        snn.process(x)
+    after = snn.state()
+    assert all(np.array_equal(np.asarray(before[k]), np.asarray(after[k])) for k in before
+               if isinstance(before[k], np.ndarray))
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (15,), (16, 1)])
+def test_zero_dimensional_and_misshapen_input_rejected(shape):
+    with pytest.raises(ValidationError):
+        small_snn().process(np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 10.0, -5.0])
+def test_extreme_neuromodulators_are_clamped_and_defined(level):
+    n = NeuromodState(level, level, level, level)
+    assert all(0.0 <= v <= 1.0 for v in n.as_array().tolist())
+    n.reward(1e9)
+    n.stress(1e9)
+    assert all(0.0 <= v <= 1.0 for v in n.as_array().tolist())
+    snn = small_snn()
+    batch = snn.process(np.random.default_rng(0).normal(size=16).astype(np.float32), n)
+    t = capsule()
+    t.apply_batch(batch)
+    t.consolidate()
+    assert t.verify()
