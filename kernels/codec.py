@@ -93,15 +93,16 @@ def scan_v1_entries(buf, pos, count, key_off, key_len, val_off, val_len, pol, ma
 
 
 @kernel
-def gather_values(voff, vlen, rows, vals, out):
-    """Concatenate the value slices of ``rows`` (in that order) into ``out``; returns the length."""
+def gather_values(off, length, ids, src, out):
+    """Concatenate ``src[off[i]:off[i]+length[i]]`` for each ``i`` in ``ids`` (in that
+    order) into ``out``; returns the length. Used for row values and for key bytes."""
     p = 0
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        o = voff[r]
-        m = vlen[r]
-        for j in range(m):
-            out[p + j] = vals[o + j]
+    for j in range(ids.shape[0]):
+        i = ids[j]
+        o = off[i]
+        m = length[i]
+        for q in range(m):
+            out[p + q] = src[o + q]
         p += m
     return p
 

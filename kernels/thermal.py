@@ -275,17 +275,3 @@ def hottest_rows(slot, voff, vlen, out, outv):
         else:
             outv[k, 0] = -1
             outv[k, 1] = -1
-
-
-@kernel
-def gather_bytes(blob, off, length, ids, out):
-    """Concatenate ``blob[off[i]:off[i]+length[i]]`` for ``i`` in ``ids`` into ``out``."""
-    p = 0
-    for j in range(ids.shape[0]):
-        i = ids[j]
-        o = off[i]
-        n = length[i]
-        for q in range(n):
-            out[p + q] = blob[o + q]
-        p += n
-    return p

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .canonical import i64, lp, opt_lp, u64
-from .errors import ValidationError
+from .errors import ValidationError, parse_int_enum
 from .signal import SIGNAL, Signal, as_signal_vector, signals_from_floats
 
 __all__ = ["DeltaType", "Delta", "DeltaBatch", "new_id", "validate_key", "Clock"]
@@ -48,17 +48,7 @@ class DeltaType(enum.IntEnum):
     @classmethod
     def parse(cls, value: Any) -> "DeltaType":
         """DeltaType from itself, its byte, or a name (``"update"``, ``"Merge"``...)."""
-        if isinstance(value, DeltaType):
-            return value
-        if isinstance(value, str):
-            try:
-                return cls[value.strip().upper()]
-            except KeyError:
-                pass
-        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            if 0 <= int(value) <= 3:
-                return cls(int(value))
-        raise ValidationError(f"unknown delta type {value!r}; expected create, update, delete or merge")
+        return parse_int_enum(cls, value, "delta type", "create, update, delete or merge")
 
 
 def validate_key(key: Any, what: str = "key") -> str:

@@ -4,7 +4,7 @@ A call that raises leaves the capsule exactly as it was.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 __all__ = [
     "ThermogramError", "ValidationError", "ChainError", "ForkError", "FormatError",
@@ -59,3 +59,22 @@ class LockedError(ThermogramError):
 
 class LimitError(ValidationError):
     """A configured limit (key bytes, value length, pending records...) was exceeded."""
+
+
+def parse_int_enum(cls, value: Any, what: str, expected: str):
+    """Member of the IntEnum ``cls`` from a member, its int value, or its name
+    (case-insensitive); anything else is a :class:`ValidationError` saying what was expected."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            return cls[value.strip().upper()]
+        except KeyError:
+            pass
+    elif isinstance(value, int) or (hasattr(value, "__index__") and not isinstance(value, bool)):
+        if not isinstance(value, bool):
+            try:
+                return cls(int(value))
+            except ValueError:
+                pass
+    raise ValidationError(f"unknown {what} {value!r}; expected {expected}")

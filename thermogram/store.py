@@ -12,6 +12,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from .kernels import codec as _kc
 from .kernels import thermal as _kt
 from .signal import SIGNAL, Signal, copy_signals, put_signals
 
@@ -142,7 +143,7 @@ class EntryStore:
         """``(concatenated UTF-8 keys, byte lengths)`` of ``kids``, in that order."""
         lens = self.klen[kids]
         out = np.empty(int(lens.sum()), np.uint8)
-        _kt.gather_bytes(np.frombuffer(self.kblob, np.uint8), self.koff, self.klen, kids, out)
+        _kc.gather_values(self.koff, self.klen, kids, np.frombuffer(self.kblob, np.uint8), out)
         return out.tobytes(), lens
 
     # the hottest copy of each key (what read returns) -------------------------

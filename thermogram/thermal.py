@@ -7,7 +7,7 @@ from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
-from .errors import ValidationError
+from .errors import ValidationError, parse_int_enum
 from .signal import Signal
 
 __all__ = ["ThermalState", "ThermalConfig", "USIZE_MAX"]
@@ -27,17 +27,7 @@ class ThermalState(enum.IntEnum):
     @classmethod
     def parse(cls, value: Any) -> "ThermalState":
         """Layer from a ThermalState, its index, or its name (``"hot"``...)."""
-        if isinstance(value, ThermalState):
-            return value
-        if isinstance(value, str):
-            try:
-                return cls[value.strip().upper()]
-            except KeyError:
-                pass
-        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            if 0 <= int(value) <= 3:
-                return cls(int(value))
-        raise ValidationError(f"unknown thermal state {value!r}; expected hot, warm, cool or cold")
+        return parse_int_enum(cls, value, "thermal state", "hot, warm, cool or cold")
 
     def colder(self) -> "ThermalState | None":
         """Next colder layer, or None for cold."""
