@@ -16,17 +16,20 @@ BAD_NANOS = -3
 
 @kernel
 def _u16(buf, p):
+    """Little-endian u16 at ``buf[p:p+2]``, as int64 (no bounds check)."""
     return np.int64(buf[p]) | (np.int64(buf[p + 1]) << 8)
 
 
 @kernel
 def _u32(buf, p):
+    """Little-endian u32 at ``buf[p:p+4]``, as int64 (no bounds check)."""
     return (np.int64(buf[p]) | (np.int64(buf[p + 1]) << 8) | (np.int64(buf[p + 2]) << 16)
             | (np.int64(buf[p + 3]) << 24))
 
 
 @kernel
 def _i64(buf, p):
+    """Little-endian two's-complement i64 at ``buf[p:p+8]`` (no bounds check)."""
     v = np.uint64(0)
     for j in range(8):
         v |= np.uint64(buf[p + j]) << np.uint64(8 * j)
@@ -35,6 +38,7 @@ def _i64(buf, p):
 
 @kernel
 def _pol_ok(b):
+    """Whether byte ``b`` is a valid polarity: 0, 1, or 255 (-1 as i8)."""
     return b == 0 or b == 1 or b == 255
 
 
@@ -109,18 +113,21 @@ def gather_values(off, length, ids, src, out):
 
 @kernel
 def _put_u16(out, p, v):
+    """Write ``v`` as a little-endian u16 at ``out[p:p+2]``."""
     out[p] = v & 0xFF
     out[p + 1] = (v >> 8) & 0xFF
 
 
 @kernel
 def _put_u32(out, p, v):
+    """Write ``v`` as a little-endian u32 at ``out[p:p+4]``."""
     for j in range(4):
         out[p + j] = (v >> (8 * j)) & 0xFF
 
 
 @kernel
 def _put_i64(out, p, v):
+    """Write ``v`` as a little-endian two's-complement i64 at ``out[p:p+8]``."""
     u = np.uint64(v)
     for j in range(8):
         out[p + j] = np.uint8((u >> np.uint64(8 * j)) & np.uint64(0xFF))

@@ -49,22 +49,26 @@ _U = np.uint64
 
 @kernel(inline=True)
 def _rd32(b, i):
+    """Little-endian u32 at ``b[i:i+4]``, as uint64."""
     return (_U(b[i]) | (_U(b[i + 1]) << _U(8)) | (_U(b[i + 2]) << _U(16))
             | (_U(b[i + 3]) << _U(24)))
 
 
 @kernel(inline=True)
 def _rd64(b, i):
+    """Little-endian u64 at ``b[i:i+8]``."""
     return _rd32(b, i) | (_rd32(b, i + 4) << _U(32))
 
 
 @kernel(inline=True)
 def _rotl(x, r):
+    """``x`` (uint64) rotated left by ``r`` bits, ``0 < r < 64``."""
     return (x << _U(r)) | (x >> _U(64 - r))
 
 
 @kernel(inline=True)
 def _bswap64(x):
+    """``x`` (uint64) with its byte order reversed."""
     out = _U(0)
     for k in range(8):
         out = (out << _U(8)) | ((x >> _U(8 * k)) & _U(0xFF))
@@ -90,6 +94,7 @@ def _mul_fold(a, b):
 
 @kernel(inline=True)
 def _avalanche(h):
+    """XXH3's final mix: ``h ^= h >> 37; h *= 0x165667919E3779F9; h ^= h >> 32``."""
     h = h ^ (h >> _U(37))
     h = h * _MX1
     return h ^ (h >> _U(32))
@@ -97,6 +102,7 @@ def _avalanche(h):
 
 @kernel(inline=True)
 def _avalanche64(h):
+    """XXH64's final mix (shifts 33, 29, 32 with primes 2 and 3), as XXH3 uses it for 0-3 byte inputs."""
     h = h ^ (h >> _U(33))
     h = h * _P64_2
     h = h ^ (h >> _U(29))
@@ -106,11 +112,15 @@ def _avalanche64(h):
 
 @kernel(inline=True)
 def _mix16(b, i, sec, s):
+    """XXH3's 16-byte mix: the two u64 at ``b[i:i+16]`` XOR the secret at ``sec[s:s+16]``,
+    multiplied to 128 bits and folded (see :func:`_mul_fold`)."""
     return _mul_fold(_rd64(b, i) ^ _rd64(sec, s), _rd64(b, i + 8) ^ _rd64(sec, s + 8))
 
 
 @kernel(inline=True)
 def _xxh3(b, start, n, sec):
+    """XXH3-64 (seed 0) of ``b[start:start+n]`` for ``n <= 240`` (the 0, 1-3, 4-8, 9-16, 17-128
+    and 129-240 byte paths); ``sec`` is :data:`SECRET`. The body of :func:`xxh3_64`."""
     ln = _U(n)
     if n == 0:
         return _avalanche64(_rd64(sec, 56) ^ _rd64(sec, 64))

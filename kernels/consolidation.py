@@ -70,6 +70,11 @@ def plan_fold(p_kid, p_type, p_vlen, slot, vlen, fixed, last, seen):
 
 @kernel(inline=True)
 def _alloc(nrows, free_stack, n_free):
+    """A row for a new entry: the last freed row if any, else row ``nrows``.
+
+    Returns ``(row, new nrows, new n_free)``; raises IndexError when there is no free row
+    and ``nrows`` has reached the table's capacity.
+    """
     if n_free == 0 and nrows >= free_stack.shape[0]:
         raise IndexError("entry table too small (capacity planning bug)")
     if n_free > 0:

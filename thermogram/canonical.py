@@ -20,10 +20,12 @@ _I64 = struct.Struct("<q")
 
 
 def u64(n: int) -> bytes:
+    """``n`` as 8 bytes, unsigned little-endian (``struct`` raises if out of range)."""
     return _U64.pack(n)
 
 
 def i64(n: int) -> bytes:
+    """``n`` as 8 bytes, signed (two's complement) little-endian (``struct`` raises if out of range)."""
     return _I64.pack(n)
 
 

@@ -43,17 +43,21 @@ class OpRecord(HashedRecord):
         self._hash: Optional[str] = None
 
     def canonical_bytes(self) -> bytes:
+        """The exact bytes that :attr:`hash` covers: tag, op name, timestamp, encoded args, prev_hash."""
         return b"".join((_OP_TAG, lp(str(self.op).encode()), _int_field(self.timestamp),
                          lp(encode_value(self.args)),
                          opt_lp(None if self.prev_hash is None else str(self.prev_hash).encode())))
 
     def keys(self) -> List[str]:
+        """Keys this record changes: always empty (an operation carries no deltas)."""
         return []
 
     def deltas(self) -> Iterator[Delta]:
+        """The deltas this record holds: always an empty iterator."""
         return iter(())
 
     def copy(self) -> "OpRecord":
+        """A new record with the same fields and cached hash (``args`` is shared, not copied)."""
         r = OpRecord(self.op, self.args, self.timestamp, self.prev_hash)
         r._hash = self._hash
         return r
@@ -197,6 +201,7 @@ class HashChain:
         return []
 
     def index_of(self, hash: str) -> Optional[int]:
+        """Position of the record whose hash is ``hash``, or None if no record has it."""
         for i, r in enumerate(self.records):
             if r.hash == hash:
                 return i

@@ -22,6 +22,12 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for the ``thermogram`` command.
+
+    Global options are ``--version`` and ``--debug``; the subcommands are ``demo``,
+    ``inspect``, ``verify``, ``export``, ``convert`` and ``replay`` (stored in ``args.command``,
+    None when no subcommand is given).
+    """
     p = argparse.ArgumentParser(prog="thermogram",
                                 description="Plastic memory capsules with hash-chained, replayable history.")
     p.add_argument("--version", action="version", version=f"thermogram {__version__}")
@@ -116,6 +122,16 @@ def _describe(path: str) -> dict:
 
 
 def cmd_inspect(args) -> int:
+    """``thermogram inspect``: print a description of the capsule ``args.file``.
+
+    Prints layers with entry counts and strength min/median/max, counts, times, rule,
+    thermal config, policy and head hash; with ``args.json`` the same description as JSON.
+
+    Returns
+    -------
+    int
+        Exit status, always 0 (errors are raised as :class:`ThermogramError`).
+    """
     d = _describe(args.file)
     if args.json:
         print(json.dumps(d, indent=2))
@@ -142,6 +158,17 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    """``thermogram verify``: load ``args.file`` with verification and check its chain.
+
+    ``args.key`` is a list of hex HMAC secrets; when given, the head must also be signed by
+    one of them.
+
+    Returns
+    -------
+    int
+        0 and an ``OK`` line if every check passes; 1 and a ``FAIL`` line on a
+        :class:`ChainError` or :class:`FormatError`.
+    """
     from .core import Thermogram
     from .errors import ChainError
     if not os.path.exists(args.file):
@@ -166,6 +193,11 @@ def cmd_verify(args) -> int:
 
 
 def cmd_export(args) -> int:
+    """``thermogram export``: write ``args.file`` to ``args.out`` as ``args.to``.
+
+    ``args.to`` is ``"json"`` (without consolidating first), ``"parquet"`` or ``"archive"``
+    (a folder). Returns 0.
+    """
     t = _load(args.file)
     if args.to == "json":
         t.export_to_json(args.out, consolidate=False)
@@ -178,6 +210,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_convert(args) -> int:
+    """``thermogram convert``: save ``args.file`` to ``args.out`` in .thermo format ``args.to``
+    (``"v1"`` or ``"v2"``). Returns 0."""
     t = _load(args.file)
     t.save(args.out, format=args.to)
     print(f"wrote {args.out} (.thermo {args.to})")
@@ -185,6 +219,13 @@ def cmd_convert(args) -> int:
 
 
 def cmd_replay(args) -> int:
+    """``thermogram replay``: rebuild ``args.file`` from its records and compare with the loaded capsule.
+
+    Returns
+    -------
+    int
+        0 if both the state digest and the head hash match, else 1.
+    """
     from .core import Thermogram
     t = _load(args.file)
     r = Thermogram.replay(t.records())
@@ -197,6 +238,20 @@ def cmd_replay(args) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the ``thermogram`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        Exit status: the subcommand's status, 2 when no subcommand is given (help is
+        printed), 1 on a :class:`ThermogramError` or :class:`OSError` (re-raised with
+        ``--debug``), 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

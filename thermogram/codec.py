@@ -68,9 +68,11 @@ class Reader:
         self.what = what
 
     def left(self) -> int:
+        """Number of bytes between the current position and ``end``."""
         return self.end - self.pos
 
     def take(self, n: int) -> bytes:
+        """The next ``n`` bytes, advancing the position; raises :class:`FormatError` if fewer are left."""
         if n < 0 or n > self.end - self.pos:
             raise FormatError(f"{self.what}: truncated (need {n} bytes at offset {self.pos}, "
                               f"{self.end - self.pos} left)")
@@ -82,18 +84,23 @@ class Reader:
         return struct.unpack_from(fmt, self.take(n))[0]
 
     def u8(self) -> int:
+        """Read the next unsigned 8-bit integer."""
         return self._unpack("<B", 1)
 
     def u16(self) -> int:
+        """Read the next little-endian unsigned 16-bit integer."""
         return self._unpack("<H", 2)
 
     def u32(self) -> int:
+        """Read the next little-endian unsigned 32-bit integer."""
         return self._unpack("<I", 4)
 
     def u64(self) -> int:
+        """Read the next little-endian unsigned 64-bit integer."""
         return self._unpack("<Q", 8)
 
     def i64(self) -> int:
+        """Read the next little-endian signed 64-bit integer."""
         return self._unpack("<q", 8)
 
     def count(self, min_item_bytes: int, what: str, width: int = 4) -> int:

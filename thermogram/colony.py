@@ -199,6 +199,7 @@ class ColonyConsolidationResult:
     """Members whose neuromodulator levels were pulled toward the colony's."""
 
     def to_dict(self) -> Dict[str, int]:
+        """The counters as a plain dict (a shallow copy of the fields)."""
         return dict(self.__dict__)
 
 
@@ -231,6 +232,7 @@ class ColonyMetadata:
     merge_count: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
+        """The fields as a plain dict (a shallow copy of the fields)."""
         return dict(self.__dict__)
 
 
@@ -462,6 +464,7 @@ class ThermogramColony:
 
     @property
     def member_ids(self) -> List[str]:
+        """The ids of the members, in member order (a new list each time)."""
         return [m.id for m in self._members]
 
     @property

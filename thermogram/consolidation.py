@@ -81,21 +81,25 @@ class ConsolidationPolicy:
 
     @classmethod
     def default(cls) -> "ConsolidationPolicy":
+        """Consolidate at 1000 pending deltas or every 24 hours; pruning and merging on."""
         T = ConsolidationTrigger
         return cls((T.delta_count(1000), T.time_period(24)), True, True)
 
     @classmethod
     def aggressive(cls) -> "ConsolidationPolicy":
+        """Consolidate at 100 pending deltas or every hour; pruning and merging on."""
         T = ConsolidationTrigger
         return cls((T.delta_count(100), T.time_period(1)), True, True)
 
     @classmethod
     def conservative(cls) -> "ConsolidationPolicy":
+        """Consolidate at 10000 pending deltas or every 168 hours (a week); no pruning or merging."""
         T = ConsolidationTrigger
         return cls((T.delta_count(10000), T.time_period(168)), False, False)
 
     @classmethod
     def manual_only(cls, enable_pruning: bool = True, enable_merging: bool = True) -> "ConsolidationPolicy":
+        """Only the :meth:`ConsolidationTrigger.manual` trigger: never consolidate on its own."""
         return cls((ConsolidationTrigger.manual(),), enable_pruning, enable_merging)
 
     def should_consolidate(self, pending: int, since_last_ns: int, dirty_bytes: int) -> bool:
@@ -103,11 +107,19 @@ class ConsolidationPolicy:
         return any(t.fires(pending, since_last_ns, dirty_bytes) for t in self.triggers)
 
     def to_dict(self) -> Dict[str, Any]:
+        """Plain, JSON-ready dict; triggers as ``[kind, value]`` pairs."""
         return {"triggers": [[t.kind, t.value] for t in self.triggers],
                 "enable_pruning": self.enable_pruning, "enable_merging": self.enable_merging}
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "ConsolidationPolicy":
+        """Inverse of :meth:`to_dict`; also reads the reference's JSON triggers.
+
+        A trigger may be a ``[kind, value]`` pair, a bare kind name (``"Manual"`` is the
+        manual trigger), or a reference mapping: ``{"DeltaCount": n}``,
+        ``{"TimePeriod": {"hours": h}}`` or ``{"DirtySize": {"bytes": b}}``. Missing
+        ``enable_pruning`` / ``enable_merging`` default to True.
+        """
         trig: List[ConsolidationTrigger] = []
         for t in d.get("triggers", []):
             if isinstance(t, str):  # reference JSON: "Manual"
@@ -149,4 +161,5 @@ class ConsolidationResult:
     timestamp: int = 0
 
     def to_dict(self) -> Dict[str, int]:
+        """The counters as a plain dict (a shallow copy of the fields)."""
         return dict(self.__dict__)

@@ -49,10 +49,12 @@ class TransitionResult:
 
     @property
     def total_promoted(self) -> int:
+        """Entries promoted (moved to a colder layer) over all three steps."""
         return sum(self.promoted)
 
     @property
     def total_demoted(self) -> int:
+        """Entries demoted (moved to a hotter layer) over all three steps."""
         return sum(self.demoted)
 
 
@@ -365,15 +367,19 @@ class Thermogram:
         return sorted(self._store.keys_in(int(lay)))
 
     def hot_keys(self) -> List[str]:
+        """Keys held (consolidated) in the hot layer, sorted (pending deltas are not included)."""
         return self.keys_for_state(ThermalState.HOT)
 
     def warm_keys(self) -> List[str]:
+        """Keys held (consolidated) in the warm layer, sorted (pending deltas are not included)."""
         return self.keys_for_state(ThermalState.WARM)
 
     def cool_keys(self) -> List[str]:
+        """Keys held (consolidated) in the cool layer, sorted (pending deltas are not included)."""
         return self.keys_for_state(ThermalState.COOL)
 
     def cold_keys(self) -> List[str]:
+        """Keys held (consolidated) in the cold layer, sorted (pending deltas are not included)."""
         return self.keys_for_state(ThermalState.COLD)
 
     @_locked

@@ -90,6 +90,7 @@ class HashedRecord:
     __slots__ = ()
 
     def canonical_bytes(self) -> bytes:  # pragma: no cover - every record defines it
+        """The domain-tagged, length-prefixed encoding of every field that the hash covers."""
         raise NotImplementedError
 
     def compute_hash(self) -> str:
@@ -102,6 +103,7 @@ class HashedRecord:
 
     @property
     def hash(self) -> str:
+        """SHA-256 hex digest of the record, computed on first use and cached (assignable)."""
         if self._hash is None:
             self._hash = self.compute_hash()
         return self._hash
@@ -225,18 +227,26 @@ class Delta(HashedRecord):
 
     # views ---------------------------------------------------------------
     def keys(self) -> List[str]:
+        """Keys this record changes: a one-item list holding ``key``."""
         return [self.key]
 
     def deltas(self) -> Iterator["Delta"]:
+        """The deltas this record holds: yields only itself."""
         yield self
 
     def copy(self) -> "Delta":
+        """A shallow copy: a new Delta with the same fields and cached hash (``value`` is shared)."""
         d = object.__new__(Delta)
         for s in Delta.__slots__:
             object.__setattr__(d, s, getattr(self, s))
         return d
 
     def to_dict(self) -> dict:
+        """All fields plus ``hash`` as a plain dict.
+
+        ``delta_type`` is its lower-case name, ``value`` a list of ``[polarity, magnitude]``
+        pairs, ``strength`` one such pair; ``custom`` stays bytes (or None).
+        """
         return {"id": self.id, "delta_type": self.delta_type.name.lower(), "key": self.key,
                 "value": [list(x) for x in self.value.tolist()], "timestamp": self.timestamp,
                 "source": self.source, "strength": list(self.strength),
@@ -429,6 +439,7 @@ class DeltaBatch(HashedRecord):
         return len(self.keys)
 
     def value(self, i: int) -> np.ndarray:
+        """Row ``i``'s value: a view ``values[offsets[i]:offsets[i+1]]`` of SIGNALs (not a copy)."""
         return self.values[self.offsets[i]:self.offsets[i + 1]]
 
     def delta(self, i: int) -> Delta:
@@ -446,6 +457,7 @@ class DeltaBatch(HashedRecord):
         return self.delta(i % len(self))
 
     def deltas(self) -> Iterator[Delta]:
+        """Every row as a :class:`Delta` view, in order (see :meth:`delta`)."""
         for i in range(len(self)):
             yield self.delta(i)
 
@@ -475,6 +487,7 @@ class DeltaBatch(HashedRecord):
         return klen, joined
 
     def canonical_bytes(self) -> bytes:
+        """The exact bytes that :attr:`hash` covers: tag, id, source, timestamp, then every column."""
         klen_bytes, kbytes = self._key_blob()
         return b"".join((
             _BATCH_TAG, lp(str(self.id).encode()), lp(str(self.source).encode("utf-8", "surrogatepass")),
@@ -487,6 +500,7 @@ class DeltaBatch(HashedRecord):
         ))
 
     def copy(self) -> "DeltaBatch":
+        """A shallow copy: a new batch with the same fields and cached hash (column arrays are shared)."""
         b = object.__new__(DeltaBatch)
         for s in DeltaBatch.__slots__:
             object.__setattr__(b, s, getattr(self, s))

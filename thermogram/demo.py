@@ -192,10 +192,12 @@ class DemoResult:
 
     @property
     def replay_matches(self) -> bool:
+        """Whether a replay of the capsule's records reached the same (non-empty) state digest."""
         return bool(self.digest) and self.digest == self.replay_digest
 
     @property
     def reload_matches(self) -> bool:
+        """Whether the capsule reloaded from its file has the same (non-empty) state digest."""
         return bool(self.digest) and self.digest == self.reload_digest
 
     @property

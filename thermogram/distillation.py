@@ -160,11 +160,16 @@ class DeltaSource:
     def _field(self, kind: str) -> Optional[str]:
         return self.detail if self.kind == kind else None
 
-    task_context = property(lambda self: self._field("self_learning"))
-    instance_id = property(lambda self: self._field("peer_learning"))
-    version = property(lambda self: self._field("migration"))
-    skill_id = property(lambda self: self._field("skill_box"))
-    document_id = property(lambda self: self._field("document_ingestion"))
+    task_context = property(lambda self: self._field("self_learning"),
+                            doc="The task context of a self-learning source; None for other kinds.")
+    instance_id = property(lambda self: self._field("peer_learning"),
+                           doc="The sending instance's id of a peer-learning source; None for other kinds.")
+    version = property(lambda self: self._field("migration"),
+                       doc="The version of a migration source; None for other kinds.")
+    skill_id = property(lambda self: self._field("skill_box"),
+                        doc="The skill id of a skill-box source; None for other kinds.")
+    document_id = property(lambda self: self._field("document_ingestion"),
+                           doc="The document id of a document-ingestion source; None for other kinds.")
 
     def to_dict(self) -> Dict[str, Any]:
         """The reference's externally tagged shape, e.g. ``{"SelfLearning": {"task_context": "..."}}``
@@ -267,12 +272,16 @@ class SemanticDelta:
         return self._copy(embedding_delta=e, strength=float(_F(self.strength) * f))
 
     def to_dict(self) -> Dict[str, Any]:
+        """Plain, JSON-ready dict: ``embedding_delta`` as a list of floats, ``source`` as
+        :meth:`DeltaSource.to_dict`, ``timestamp`` as int ns, ``tags`` as a list."""
         return {"id": self.id, "concept_anchor": self.concept_anchor,
                 "embedding_delta": self.embedding_delta.tolist(), "strength": self.strength,
                 "source": self.source.to_dict(), "timestamp": self.timestamp, "tags": list(self.tags)}
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "SemanticDelta":
+        """Inverse of :meth:`to_dict` (``tags`` may be missing); raises :class:`ValidationError`
+        when a field is missing or malformed."""
         try:
             return cls(d["concept_anchor"], d["embedding_delta"], d["strength"],
                        DeltaSource.from_dict(d["source"]), id=d["id"], timestamp=d["timestamp"],
@@ -341,16 +350,20 @@ class DistillationConfig:
 
     @classmethod
     def default(cls) -> "DistillationConfig":
+        """The reference's defaults (same as ``DistillationConfig()``)."""
         return cls()
 
     def replace(self, **changes: Any) -> "DistillationConfig":
+        """A copy with the given fields changed (validated like the constructor)."""
         return _dc_replace(self, **changes)
 
     def to_dict(self) -> Dict[str, Any]:
+        """The fields as a plain, JSON-ready dict."""
         return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "DistillationConfig":
+        """Inverse of :meth:`to_dict`; missing fields take their defaults, unknown keys are ignored."""
         return cls(**{k: d[k] for k in ("min_share_magnitude", "min_share_strength", "max_delta_age_secs",
                                         "peer_ingestion_scale", "auto_share") if k in d})
 
@@ -779,6 +792,8 @@ class DeltaBatch:
 
     # ---------------------------------------------------------------- misc
     def to_dict(self) -> Dict[str, Any]:
+        """Plain, JSON-ready dict: batch fields, every delta as :meth:`SemanticDelta.to_dict`,
+        and the signature as hex (or None). The signer is not included."""
         return {"id": self.id, "source_instance": self.source_instance, "created": self.created,
                 "deltas": [d.to_dict() for d in self.deltas],
                 "signature": None if self.signature is None else self.signature.hex()}

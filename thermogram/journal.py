@@ -177,6 +177,7 @@ class JournalFile:
         return len(paths)
 
     def close(self) -> None:
+        """Write and sync what is buffered (see :meth:`sync`), then close the file; a no-op when closed."""
         if self._fd is not None:
             try:
                 self.sync()

@@ -45,23 +45,30 @@ class Limits:
             raise ValidationError(f"max_clock_skew_ns must be None or a non-negative integer, got {s!r}")
 
     def replace(self, **changes: Any) -> "Limits":
+        """A copy with the given fields changed (validated like the constructor)."""
         return replace(self, **changes)
 
     def check_key(self, key: str) -> None:
+        """Raise :class:`LimitError` if ``key`` is longer than ``max_key_bytes`` in UTF-8."""
         if len(key) * 4 > self.max_key_bytes and len(key.encode("utf-8")) > self.max_key_bytes:
             raise LimitError(f"key is {len(key.encode('utf-8'))} bytes; the limit is {self.max_key_bytes} "
                              "(Limits.max_key_bytes)")
 
     def check_value(self, n: int, what: str = "value") -> None:
+        """Raise :class:`LimitError` if ``n`` signals exceed ``max_value_len`` (``what`` names it in
+        the message)."""
         if n > self.max_value_len:
             raise LimitError(f"{what} has {n} signals; the limit is {self.max_value_len} (Limits.max_value_len)")
 
     def check_pending(self, pending: int, adding: int) -> None:
+        """Raise :class:`LimitError` if ``pending`` deltas plus ``adding`` more exceed ``max_pending``."""
         if pending + adding > self.max_pending:
             raise LimitError(f"{pending} deltas are pending and {adding} more would pass the limit of "
                              f"{self.max_pending} (Limits.max_pending): consolidate first")
 
     def check_timestamp(self, ts: int, now: int) -> None:
+        """Raise :class:`LimitError` if ``ts`` is more than ``max_clock_skew_ns`` after ``now``
+        (both int ns); never raises when ``max_clock_skew_ns`` is None."""
         if self.max_clock_skew_ns is not None and ts > now + self.max_clock_skew_ns:
             raise LimitError(f"timestamp {ts} is {ts - now} ns ahead of the clock; at most "
                              f"{self.max_clock_skew_ns} allowed (Limits.max_clock_skew_ns)")

@@ -20,10 +20,12 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
 def leaf_hash(data: bytes) -> bytes:
+    """RFC 9162 leaf hash: ``SHA-256(0x00 || data)`` (32 bytes)."""
     return hashlib.sha256(b"\x00" + data).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 9162 interior node hash: ``SHA-256(0x01 || left || right)`` (32 bytes)."""
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
@@ -61,6 +63,8 @@ class MerkleTree:
         return h
 
     def root(self, size: int = -1) -> bytes:
+        """Root hash of the tree of the first ``size`` leaves (negative: all of them);
+        ``EMPTY_ROOT`` for zero leaves."""
         size = len(self.leaves) if size < 0 else size
         return self.mth(0, size)
 
@@ -100,14 +104,19 @@ class MerkleTree:
 
 
 def root(leaves: Sequence[bytes]) -> bytes:
+    """Root hash of the tree over ``leaves`` (the leaves' data, hashed here); ``EMPTY_ROOT`` if empty."""
     return MerkleTree(leaves).root()
 
 
 def inclusion_proof(leaves: Sequence[bytes], m: int) -> List[bytes]:
+    """Audit path of leaf ``m`` in the tree over all of ``leaves`` (see :func:`verify_inclusion`);
+    raises :class:`ValidationError` if ``m`` is out of range."""
     return MerkleTree(leaves).inclusion(m)
 
 
 def consistency_proof(leaves: Sequence[bytes], old: int) -> List[bytes]:
+    """Proof that the tree of the first ``old`` leaves is a prefix of the tree over all of ``leaves``
+    (see :func:`verify_consistency`); raises :class:`ValidationError` unless ``0 < old <= len(leaves)``."""
     return MerkleTree(leaves).consistency(old)
 
 

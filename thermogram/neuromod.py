@@ -284,6 +284,7 @@ class NeuromodSyncConfig:
         return True
 
     def to_dict(self) -> Dict[str, Any]:
+        """``enabled``, ``sync_rate`` and ``sync_interval_ms`` as a plain dict (the clock is left out)."""
         return {"enabled": self.enabled, "sync_rate": self.sync_rate,
                 "sync_interval_ms": self.sync_interval_ms}
 

@@ -78,6 +78,11 @@ class PendingLog:
             self.vals = _grow(self.vals, max(needv, 2 * self.vals.shape[0]))
 
     def append_delta(self, kid: int, d: Delta, overlay_entry: object) -> None:
+        """Append ``d`` (key id ``kid``) as one row, copying its value into the buffer.
+
+        ``overlay_entry`` becomes the overlay's entry for ``d.key`` (the delta itself or a
+        :class:`Kept`); the dirty-size estimate grows by 2 bytes a signal + key length + 200.
+        """
         nv = int(d.value.shape[0])
         self._reserve(1, nv)
         i = self.n
@@ -95,6 +100,17 @@ class PendingLog:
         self.dirty_bytes += nv * 2 + len(d.key) + 200
 
     def append_batch(self, kids: np.ndarray, b: DeltaBatch, overlay_entries=None) -> None:
+        """Append every row of ``b`` (key ids ``kids``, one per row), copying its values.
+
+        Parameters
+        ----------
+        kids : int64 array
+            Key id of each row of ``b``.
+        b : DeltaBatch
+        overlay_entries : iterable, optional
+            Overlay entry for each key, in row order; default ``(b, i)`` for row ``i``.
+            A key repeated in ``b`` ends up with its last row's entry.
+        """
         m = len(b)
         nv = int(b.values.shape[0])
         self._reserve(m, nv)
@@ -142,6 +158,8 @@ class PendingLog:
         return True, e.value, e.strength
 
     def columns(self):
+        """The first ``n`` rows of ``kid, type, pol, mag, ts, voff, vlen`` (views), and the whole
+        value buffer viewed as uint16 (one per signal; ``voff`` / ``vlen`` index into it)."""
         n = self.n
         return (self.kid[:n], self.type[:n], self.pol[:n], self.mag[:n], self.ts[:n],
                 self.voff[:n], self.vlen[:n], self.vals.view(np.uint16))

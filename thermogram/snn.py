@@ -341,14 +341,17 @@ class EmbeddedSNN:
     # ------------------------------------------------------------------ views
     @property
     def config(self) -> EmbeddedSNNConfig:
+        """The network's configuration (frozen)."""
         return self._config
 
     @property
     def num_neurons(self) -> int:
+        """Number of neurons (``config.num_neurons``)."""
         return self._config.num_neurons
 
     @property
     def input_dim(self) -> int:
+        """Length of every activation vector (``config.input_dim``)."""
         return self._config.input_dim
 
     @property
@@ -358,6 +361,7 @@ class EmbeddedSNN:
 
     @property
     def tick(self) -> int:
+        """Ticks processed so far (a tick is 100 simulated ms)."""
         return self._tick
 
     @property
@@ -371,34 +375,43 @@ class EmbeddedSNN:
 
     @property
     def prototypes(self) -> np.ndarray:
+        """Prototype of every neuron, ``(num_neurons, input_dim)`` float32 (read-only view)."""
         return _readonly(self._PT.T)
 
     @property
     def indices(self) -> np.ndarray:
+        """Target neuron of every synapse, ``(num_neurons, connections)`` int64 (read-only view)."""
         return _readonly(self._idx)
 
     @property
     def weights(self) -> np.ndarray:
+        """Continuous synapse weights, ``(num_neurons, connections)`` float32 (read-only view)."""
         return _readonly(self._w)
 
     @property
     def ternary_weights(self) -> np.ndarray:
+        """Ternary synapse weights (+1, 0, -1), ``(num_neurons, connections)`` int8 (read-only view)."""
         return _readonly(self._tern)
 
     @property
     def traces(self) -> np.ndarray:
+        """Eligibility trace of every neuron, ``(num_neurons,)`` float32 (read-only view)."""
         return _readonly(self._traces)
 
     @property
     def firing_rates(self) -> np.ndarray:
+        """Firing rate of every neuron (moving average of spikes per tick), ``(num_neurons,)`` float32
+        (read-only view)."""
         return _readonly(self._rates)
 
     @property
     def last_activations(self) -> np.ndarray:
+        """Every neuron's activation in the last tick, ``(num_neurons,)`` float32 (read-only view)."""
         return _readonly(self._last_act)
 
     @property
     def last_spike_ms(self) -> np.ndarray:
+        """Simulated ms of every neuron's last spike (-1 = never), ``(num_neurons,)`` int64 (read-only)."""
         return _readonly(self._last_spike)
 
     def weight(self, i: int, j: int) -> Optional[float]:

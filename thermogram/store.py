@@ -72,6 +72,7 @@ class EntryStore:
 
     # capacity -----------------------------------------------------------
     def ensure_rows(self, extra: int) -> None:
+        """Grow the row columns (at least doubling) so that ``extra`` more rows fit after ``nrows``."""
         need = self.nrows + extra
         cap = self.layer.shape[0]
         if need <= cap:
@@ -82,6 +83,8 @@ class EntryStore:
             setattr(self, name, _grow(getattr(self, name), n, 0))
 
     def ensure_keys(self, n_keys: int) -> None:
+        """Grow the per-key arrays (``slot``, ``hottest``, ``hotv``, ``koff``, ``klen``; at least doubling)
+        to hold ``n_keys`` keys."""
         cap = self.slot.shape[0]
         if n_keys <= cap:
             return
@@ -93,6 +96,12 @@ class EntryStore:
         self.klen = _grow(self.klen, n, 0)
 
     def ensure_values(self, extra: int) -> None:
+        """Make room for ``extra`` more signals after ``vend`` in the value buffer.
+
+        Compacts in place when that frees enough and more than half the buffer is garbage;
+        otherwise grows the buffer (at least doubling), compacting into the new one when
+        garbage outweighs live values. Compaction moves rows, so ``hottest`` is marked stale.
+        """
         need = self.vend + extra
         cap = self.vals.shape[0]
         if need <= cap:
@@ -123,6 +132,7 @@ class EntryStore:
 
     # keys ---------------------------------------------------------------
     def kid_of(self, key: str) -> Optional[int]:
+        """Key id of ``key``, or None if it was never registered."""
         return self.index.get(key)
 
     def kid_for(self, key: str) -> int:
@@ -152,6 +162,7 @@ class EntryStore:
         self.hottest_dirty = True
 
     def refresh_hottest(self) -> None:
+        """Recompute ``hottest`` and ``hotv`` for every key from ``slot`` (one kernel call)."""
         n = len(self.keys)
         _kt.hottest_rows(self.slot[:n], self.voff, self.vlen, self.hottest[:n], self.hotv[:n])
         self.hottest_dirty = False
@@ -182,6 +193,7 @@ class EntryStore:
 
     # rows -----------------------------------------------------------------
     def alloc_row(self) -> int:
+        """A row to fill: the last freed one if any, else a new row at ``nrows`` (growing the columns)."""
         if self.n_free:
             self.n_free -= 1
             return int(self.free_stack[self.n_free])
@@ -191,11 +203,15 @@ class EntryStore:
         return r
 
     def free(self, r: int) -> None:
+        """Release row ``r``: clear its slot, mark it free, push it on the free stack, and refresh its
+        key's hottest copy unless ``hottest`` is already stale (the value stays, as garbage, until
+        compaction)."""
         kid = int(self.kid[r])
         self.n_free = int(_kt.free_row(r, self.layer, self.kid, self.slot, self.free_stack, self.n_free))
         self._touch(kid)
 
     def row(self, kid: int, layer: int) -> int:
+        """Row of key ``kid``'s entry in ``layer``, or -1 if it has none there."""
         return int(self.slot[kid, layer])
 
     def hottest_of(self, kid: int) -> Tuple[int, int]:
@@ -240,6 +256,7 @@ class EntryStore:
         return self.vals_ro[o:o + int(self.vlen[r])]
 
     def strength(self, r: int) -> Signal:
+        """Row ``r``'s strength as a :class:`Signal`."""
         return Signal._raw(int(self.pol[r]), int(self.mag[r]))
 
     def bulk_load(self, keys: List[str], layers: np.ndarray, pol: np.ndarray, mag: np.ndarray,
@@ -272,17 +289,21 @@ class EntryStore:
 
     # views ---------------------------------------------------------------
     def live(self) -> np.ndarray:
+        """The ``layer`` column of rows ``0..nrows-1`` (a view; ``FREE`` marks freed rows)."""
         return self.layer[: self.nrows]
 
     def counts(self) -> np.ndarray:
+        """Number of entries in each layer, as an int64 array of 4 (hot, warm, cool, cold)."""
         out = np.zeros(4, np.int64)
         _kt.layer_counts(self.live(), out)
         return out
 
     def rows_in(self, layer: int) -> np.ndarray:
+        """Rows in ``layer`` (0 hot .. 3 cold), ascending."""
         return np.flatnonzero(self.live() == layer)
 
     def keys_in(self, layer: int) -> List[str]:
+        """Keys with an entry in ``layer`` (0 hot .. 3 cold), in row order (not sorted)."""
         keys = self.keys
         return [keys[k] for k in self.kid[self.rows_in(layer)].tolist()]
 
@@ -293,15 +314,20 @@ class EntryStore:
         return sorted(zip((keys[k] for k in self.kid[rows].tolist()), rows.tolist()))
 
     def entry(self, r: int) -> dict:
+        """Row ``r`` as a dict: ``key``, ``value`` (a copy), ``strength`` (:class:`Signal`),
+        ``update_count``, ``updated_at`` (int ns) and ``layer``."""
         return {"key": self.keys[int(self.kid[r])], "value": copy_signals(self.value(r)),
                 "strength": self.strength(r), "update_count": int(self.count[r]),
                 "updated_at": int(self.ts[r]), "layer": int(self.layer[r])}
 
     def iter_entries(self, layer: int) -> Iterator[dict]:
+        """Every entry of ``layer`` as :meth:`entry` dicts, sorted by key."""
         for _, r in self.sorted_rows(layer):
             yield self.entry(r)
 
     def nbytes(self) -> int:
+        """Bytes held by the row columns, the free stack, ``slot`` and the value buffer (capacity, not
+        use; the key table and other per-key arrays are not counted)."""
         cols = sum(getattr(self, n).nbytes for n in ("layer", "kid", "pol", "mag", "count", "ts",
                                                      "voff", "vlen", "free_stack"))
         return cols + self.slot.nbytes + self.vals.nbytes

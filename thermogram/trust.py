@@ -68,6 +68,25 @@ def head_message(capsule_id: str, size: int, head: str, root: bytes) -> bytes:
 
 
 def sign_message(key: Any, message: bytes) -> Tuple[str, bytes]:
+    """Sign ``message`` with ``key``.
+
+    Parameters
+    ----------
+    key : bytes or Ed25519PrivateKey
+        An HMAC secret (at least 16 bytes) or a ``cryptography`` Ed25519 private key.
+    message : bytes
+        What to sign, e.g. :func:`head_message` output.
+
+    Returns
+    -------
+    (str, bytes)
+        The algorithm (``"hmac-sha256"`` or ``"ed25519"``) and the signature.
+
+    Raises
+    ------
+    ValidationError
+        For an Ed25519 public key, a short secret, or anything that is not a key.
+    """
     alg, k = _classify(key)
     if alg == "hmac-sha256":
         return alg, hmac.new(k, message, hashlib.sha256).digest()
