@@ -53,7 +53,7 @@ class Codec:
 
 class JournalAppend:
     """Records appended per second under the "batch" fsync policy (frames buffered,
-    written and fsynced every 256 records), records already linked as the capsule does."""
+    written and fsynced every 1,024 records, the default), records already linked as the capsule does."""
 
     params = (["batch", "never"],)
     param_names = ["fsync"]
@@ -69,7 +69,7 @@ class JournalAppend:
             cb = r._link(prev)
             prev = r.hash
             self.records.append((r, cb))
-        self.journal = JournalFile(os.path.join(self.dir, "j.thermo"), "00" * 32, policy, 256, create=True)
+        self.journal = JournalFile(os.path.join(self.dir, "j.thermo"), "00" * 32, policy, 1024, create=True)
 
     def teardown(self, policy):
         self.journal.close()

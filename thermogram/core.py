@@ -966,7 +966,7 @@ class Thermogram:
     # ------------------------------------------------------------------ files
     @classmethod
     def open(cls, path: Any, *, create: bool = False, readonly: bool = False, fsync: str = "always",
-             batch_size: int = 256, clock: Optional[Clock] = None, **kwargs: Any) -> "Thermogram":
+             batch_size: int = 1024, clock: Optional[Clock] = None, **kwargs: Any) -> "Thermogram":
         """A file-backed capsule: snapshot ``path`` plus a durable journal beside it.
 
         Every record is appended to ``path + ".journal"`` before the call that

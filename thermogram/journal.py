@@ -96,7 +96,7 @@ def read_journal(jpath: str) -> Tuple[bytes, list, int, int]:
 class JournalFile:
     """The writer's side of a journal segment (see the module docs)."""
 
-    def __init__(self, path: str, base_head: str, fsync: str = "always", batch_size: int = 256,
+    def __init__(self, path: str, base_head: str, fsync: str = "always", batch_size: int = 1024,
                  create: bool = False):
         if fsync not in FSYNC_POLICIES:
             raise ThermogramError(f"fsync must be one of {FSYNC_POLICIES}, got {fsync!r}")
@@ -234,7 +234,7 @@ def _replay_journal(t: "Thermogram", base: bytes, recs: list) -> int:
 
 
 def open_capsule(cls, path, *, create: bool = False, readonly: bool = False, fsync: str = "always",
-                 batch_size: int = 256, clock=None, **kwargs) -> "Thermogram":
+                 batch_size: int = 1024, clock=None, **kwargs) -> "Thermogram":
     """See :meth:`Thermogram.open`."""
     path = os.fspath(path)
     if fsync not in FSYNC_POLICIES:
