@@ -728,21 +728,8 @@ class ThermogramColony:
     @staticmethod
     def _preflight(m: Thermogram, sub: DeltaBatch) -> None:
         m.limits.check_pending(m.pending_count, len(sub))
-        if m.semantics != "fixed" or not (sub.types == int(DeltaType.DELETE)).any():
-            return
-        exists: Dict[str, bool] = {}
-        dele = int(DeltaType.DELETE)
-        for i, k in enumerate(sub.keys):
-            if int(sub.types[i]) == dele:
-                ok = exists.get(k)
-                if ok is None:
-                    ok = m.read(k) is not None
-                if not ok:
-                    from .errors import KeyMissingError
-                    raise KeyMissingError(f"batch row for {k!r}: cannot delete it: the colony does not hold it")
-                exists[k] = False
-            else:
-                exists[k] = True
+        if m.semantics == "fixed":
+            m._check_batch_deletes(sub)  # the capsule's own all-or-nothing delete check
 
     def write(self, key: str, value: Any, strength: Any = None, *, state: Any = None,
               update_count: int = 0, updated_at: Optional[int] = None, source: str = "") -> Optional[Delta]:
