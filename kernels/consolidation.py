@@ -1,10 +1,9 @@
 """Consolidation kernel: fold pending deltas into the hot layer.
 
 Pending deltas are columns (``p_kid``, ``p_type``, ``p_pol``, ``p_mag``,
-``p_ts``, ``p_voff``, ``p_vlen`` into ``pvals``). The entry table is the one
-described in :mod:`thermal`. Values are ``uint16`` views of SIGNAL buffers
-(one element per signal). The caller guarantees capacity for new rows
-as :func:`plan_fold` computes it.
+``p_ts``, ``p_voff``, ``p_vlen`` into the entry table's value arena). The entry
+table is the one described in :mod:`thermal`. The caller guarantees capacity
+for new rows as :func:`plan_fold` computes it.
 """
 from __future__ import annotations
 
@@ -27,45 +26,23 @@ def whole_seconds(delta_ns):
 
 
 @kernel
-def plan_fold(p_kid, p_type, p_vlen, slot, vlen, fixed, last, seen):
-    """Before folding: ``last[k]`` = index of the last Create/Update of key k (or -1),
-    so earlier value writes that it overwrites can be skipped (``seen`` is scratch
-    space of the same length, left zeroed).
-
-    Returns safe upper bounds ``(new rows, value slots)``: a new row is needed at
-    most once per key without a hot entry now (rows freed by deletes go on the free
-    stack and are reused), plus one per delete; values are written only by each
-    key's last Create/Update and by value-keeping merges after it.
+def plan_fold(p_kid, p_type, slot, seen):
+    """Before folding: a safe upper bound on the new rows the fold needs — one per key
+    without a hot entry now (rows freed by deletes go on the free stack and are
+    reused), plus one per delete. ``seen`` is scratch space (one per key id), left zeroed.
     """
     n = p_kid.shape[0]
-    for i in range(n):
-        last[p_kid[i]] = -1
-    for i in range(n):
-        t = p_type[i]
-        if t == CREATE or t == UPDATE:
-            last[p_kid[i]] = i
     rows = 0
-    values = 0
     for i in range(n):
         k = p_kid[i]
-        t = p_type[i]
-        if t == DELETE:
+        if p_type[i] == DELETE:
             rows += 1
         elif seen[k] == 0 and slot[k, 0] < 0:
             rows += 1
             seen[k] = 1
-        if (t == CREATE or t == UPDATE) and i == last[k]:
-            values += p_vlen[i]
-        elif t == MERGE and fixed and i > last[k]:
-            need = p_vlen[i]
-            for lay in range(1, 4):
-                r = slot[k, lay]
-                if r >= 0 and vlen[r] > need:
-                    need = vlen[r]
-            values += need
     for i in range(n):
         seen[p_kid[i]] = 0
-    return rows, values
+    return rows
 
 
 @kernel(inline=True)
@@ -84,21 +61,6 @@ def _alloc(nrows, free_stack, n_free):
 
 
 @kernel(inline=True)
-def _write_value(r, src, src_off, n, vals, voff, vlen, vend):
-    """Append ``src[src_off:src_off+n]`` as row r's value (values are never overwritten,
-    so views handed out earlier stay valid)."""
-    if vend + n > vals.shape[0]:
-        raise IndexError("value buffer too small (capacity planning bug)")
-    o = vend
-    vend += n
-    for j in range(n):
-        vals[o + j] = src[src_off + j]
-    voff[r] = o
-    vlen[r] = n
-    return vend
-
-
-@kernel(inline=True)
 def fold_strength(dst, src_ts, new_pol, new_mag, policy, decay_mag, lr_mag, pol, mag, ts):
     """Strength of row ``dst`` after observing ``(new_pol, new_mag)`` at ``src_ts``
     (elapsed whole seconds since ``ts[dst]``, by the plasticity rule)."""
@@ -107,10 +69,10 @@ def fold_strength(dst, src_ts, new_pol, new_mag, policy, decay_mag, lr_mag, pol,
 
 
 @kernel
-def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals, last,
+def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
                  policy, decay_mag, lr_mag, fixed,
-                 layer, kid, pol, mag, count, ts, voff, vlen, slot, vals,
-                 nrows, vend, free_stack, n_free, stats):
+                 layer, kid, pol, mag, count, ts, voff, vlen, slot,
+                 nrows, free_stack, n_free, stats):
     """Fold every pending delta, in order, into the hot layer.
 
     Create/Update on an existing hot entry: strength by the rule (time
@@ -121,10 +83,12 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals, last,
     ``fixed`` a new hot entry — keeping the value of the key's hottest colder
     copy (strength by the rule from it) or, for an unknown key, the delta's.
 
+    Pending values already live in the entry table's value arena (``p_voff``,
+    ``p_vlen`` index it), and values are never rewritten, so giving an entry a
+    value only points it at those signals: nothing is copied.
+
     ``stats`` gets ``[merged, created, deleted, updated]``.
-    A value that a later Create/Update of the same key replaces (``last``, from
-    :func:`plan_fold`) is not written at all.
-    Returns ``(nrows, vend, n_free)``.
+    Returns ``(nrows, n_free)``.
     """
     for i in range(p_kid.shape[0]):
         k = p_kid[i]
@@ -134,8 +98,8 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals, last,
             if h >= 0:
                 pol[h], mag[h] = fold_strength(h, p_ts[i], p_pol[i], p_mag[i], policy, decay_mag, lr_mag,
                                                pol, mag, ts)
-                if i == last[k]:
-                    vend = _write_value(h, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
+                voff[h] = p_voff[i]
+                vlen[h] = p_vlen[i]
                 ts[h] = p_ts[i]
                 count[h] = sat_add_u64(count[h], 1)
                 stats[3] += 1
@@ -147,9 +111,8 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals, last,
                 mag[r] = p_mag[i]
                 count[r] = 1
                 ts[r] = p_ts[i]
-                vlen[r] = 0
-                if i == last[k]:
-                    vend = _write_value(r, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
+                voff[r] = p_voff[i]
+                vlen[r] = p_vlen[i]
                 slot[k, 0] = r
                 stats[1] += 1
         elif t == DELETE:
@@ -179,20 +142,19 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals, last,
                 layer[r] = 0
                 kid[r] = k
                 ts[r] = p_ts[i]
-                vlen[r] = 0
                 if c >= 0:
                     pol[r], mag[r] = fold_strength(c, p_ts[i], p_pol[i], p_mag[i], policy, decay_mag, lr_mag,
                                                    pol, mag, ts)
                     count[r] = sat_add_u64(count[c], 1)
-                    if i > last[k]:
-                        vend = _write_value(r, vals, voff[c], vlen[c], vals, voff, vlen, vend)
+                    voff[r] = voff[c]
+                    vlen[r] = vlen[c]
                     stats[0] += 1
                 else:
                     pol[r] = p_pol[i]
                     mag[r] = p_mag[i]
                     count[r] = 1
-                    if i > last[k]:
-                        vend = _write_value(r, pvals, p_voff[i], p_vlen[i], vals, voff, vlen, vend)
+                    voff[r] = p_voff[i]
+                    vlen[r] = p_vlen[i]
                     stats[1] += 1
                 slot[k, 0] = r
-    return nrows, vend, n_free
+    return nrows, n_free

@@ -241,34 +241,14 @@ def layer_counts(layer, out):
 
 
 @kernel
-def compact_values(layer, voff, vlen, vals, out_vals):
-    """Copy the values of live rows contiguously into ``out_vals``; rewrite ``voff``.
-
-    Returns the used length of ``out_vals``.
-    """
-    pos = 0
-    for r in range(layer.shape[0]):
-        if layer[r] < 4:
-            o = voff[r]
-            n = vlen[r]
-            for j in range(n):
-                out_vals[pos + j] = vals[o + j]
-            voff[r] = pos
-            pos += n
-    return pos
-
-
-@kernel
-def hottest_rows(slot, voff, vlen, out, outv):
-    """``out[k]`` = the row of key ``k``'s hottest copy (or -1), ``outv[k]`` its
-    ``(voff, vlen)`` (or ``(-1, -1)``)."""
+def hottest_rows(slot, voff, vlen, outv):
+    """``outv[k]`` = ``(voff, vlen)`` of key ``k``'s hottest copy (or ``(-1, -1)``)."""
     for k in range(slot.shape[0]):
         r = -1
         for lay in range(4):
             if slot[k, lay] >= 0:
                 r = slot[k, lay]
                 break
-        out[k] = r
         if r >= 0:
             outv[k, 0] = voff[r]
             outv[k, 1] = vlen[r]

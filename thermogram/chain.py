@@ -188,8 +188,9 @@ class HashChain:
                 if r.key == key:
                     return r
             elif r.kind == "batch":
-                for i in range(len(r.keys) - 1, -1, -1):
-                    if r.keys[i] == key:
+                ks = r.keys
+                for i in range(len(ks) - 1, -1, -1):
+                    if ks[i] == key:
                         return r.delta(i)
         return None
 

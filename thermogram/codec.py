@@ -819,7 +819,7 @@ def encode_v1(t) -> bytes:
         for lay in range(4):
             rows = s.rows_in(lay)
             n = len(rows)
-            kb = [s.keys[k].encode("utf-8") for k in s.kid[rows].tolist()]
+            kb = [k.encode("utf-8") for k in s.keys.take(s.kid[rows].tolist())]
             if any(len(b) > 65535 for b in kb):
                 raise ValidationError(".thermo v1 keys hold at most 65535 bytes")
             klen = np.fromiter((len(b) for b in kb), np.int64, count=n)

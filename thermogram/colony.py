@@ -1032,7 +1032,7 @@ class ThermogramColony:
         seen = np.zeros(len(s.keys), np.bool_)
         seen[kids] = True
         uk = np.flatnonzero(seen)
-        kh = self.key_hashes([s.keys[k] for k in uk.tolist()])
+        kh = self.key_hashes(s.keys.take(uk.tolist()))
         kh.sort()
         return kh
 
@@ -1120,14 +1120,14 @@ class ThermogramColony:
             if cut > 0:
                 uk = np.unique(row_kids)
                 kh = np.zeros(len(s.keys), np.uint64)
-                kh[uk] = self.key_hashes([s.keys[k] for k in uk.tolist()])
+                kh[uk] = self.key_hashes(s.keys.take(uk.tolist()))
                 rows = rows[kh[row_kids] >= np.uint64(cut)]
                 if not len(rows):
                     return 0
                 row_kids = s.kid[rows]
-            keys = [s.keys[k] for k in row_kids.tolist()]
+            keys = s.keys.take(row_kids.tolist())
             moved_keys = list(dict.fromkeys(keys))
-            di, ds = dst._store.index, dst._store.slot
+            di, ds = dst._store.keys, dst._store.slot
             for k in moved_keys:
                 kid = di.get(k)
                 if kid is not None and (ds[kid] >= 0).any():

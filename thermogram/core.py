@@ -26,6 +26,7 @@ from .limits import Limits
 from .kernels import codec as _kcodec
 from .kernels import consolidation as _kc
 from .kernels import thermal as _kt
+from ._memory import TRIM_AFTER_ROWS, release_free_memory
 from .pending import Kept, PendingLog
 from .plasticity import PlasticityRule
 from .signal import SIGNAL, Signal, as_signal_vector
@@ -163,7 +164,7 @@ class Thermogram:
         self.clock: Clock = clock if clock is not None else _default_clock
         self._lock = threading.RLock()
         self._store = EntryStore()
-        self._pending = PendingLog()
+        self._pending = PendingLog(self._store)
         self._chain = HashChain()
         self.total_deltas = 0
         self.total_consolidations = 0
@@ -265,12 +266,10 @@ class Thermogram:
     # ------------------------------------------------------------------ reads
     def _consolidated(self, key: str) -> Optional[Tuple[np.ndarray, Signal, ThermalState]]:
         s = self._store
-        kid = s.index.get(key)
+        kid = s.keys.get(key)
         if kid is None:
             return None
-        if s.hottest_dirty:
-            s.refresh_hottest()
-        row = s.hottest.item(kid)
+        row, _ = s.hottest_of(kid)
         if row < 0:
             return None
         return s.value(row), s.strength(row), ThermalState(int(s.layer[row]))
@@ -317,7 +316,7 @@ class Thermogram:
                         return self._kept_value(key, e)
                     return None if e.delta_type == 2 else e.value
             s = self._store
-            kid = s.index.get(key)
+            kid = s.keys.get(key)
             if kid is None:
                 return None
             if s.hottest_dirty:
@@ -351,7 +350,7 @@ class Thermogram:
         s = self._store
         live = s.live()
         kids = np.unique(s.kid[: s.nrows][live != FREE])
-        out = {s.keys[k] for k in kids.tolist()}
+        out = set(s.keys.take(kids.tolist()))
         for k in self._pending.overlay:
             found, value, _ = self._pending.lookup(k)
             if value is None:
@@ -394,7 +393,7 @@ class Thermogram:
         """The key's consolidated entry in one layer, or None."""
         validate_key(key)
         lay = int(ThermalState.parse(state))
-        kid = self._store.index.get(key)
+        kid = self._store.keys.get(key)
         if kid is None:
             return None
         r = self._store.row(kid, lay)
@@ -486,7 +485,8 @@ class Thermogram:
         self._maybe_consolidate()
 
     def _apply_batch_state(self, b: DeltaBatch) -> None:
-        kids = self._store.kids_for(b.keys)
+        klen, joined = b._key_blob()
+        kids = self._store.kids_for_blob(joined, np.frombuffer(klen, np.uint64).astype(np.int64))
         entries = None
         if self._fixed and len(b) and (b.types == int(DeltaType.MERGE)).any():
             # value-keeping merges must know what they land on: resolve in order
@@ -503,6 +503,7 @@ class Thermogram:
                 shadow[k] = e
                 entries.append(e)
         self._pending.append_batch(kids, b, entries)
+        b.bind_keys(self._store.keys, kids)
         self.total_deltas += len(b)
 
     def _check_batch_deletes(self, b: DeltaBatch) -> None:
@@ -535,10 +536,11 @@ class Thermogram:
             else:
                 raise ValidationError(f"apply_batch needs a DeltaBatch or a list of Delta, got {type(batch).__name__}")
         lim = self.limits
-        if batch.keys:
-            longest = max(batch.keys, key=len)
+        ks = batch.keys
+        if ks:
+            longest = max(ks, key=len)
             if len(longest) * 4 > lim.max_key_bytes:
-                for k in batch.keys:
+                for k in ks:
                     lim.check_key(k)
             lim.check_value(int(np.diff(batch.offsets).max()), "a batch value")
             if lim.max_clock_skew_ns is not None:
@@ -582,20 +584,18 @@ class Thermogram:
         p = self._pending
         res = ConsolidationResult(deltas_processed=p.n, timestamp=now)
         if p.n:
-            p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals = p.columns()
-            last = np.empty(len(s.keys), np.int64)
+            p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen = p.columns()
             seen = np.zeros(len(s.keys), np.uint8)
-            rows, values = _kc.plan_fold(p_kid, p_type, p_vlen, s.slot, s.vlen, self._fixed, last, seen)
+            rows = _kc.plan_fold(p_kid, p_type, s.slot, seen)
             s.ensure_rows(max(0, int(rows) - s.n_free))
-            s.ensure_values(int(values))
             stats = np.zeros(4, np.int64)
             r = self.rule
-            nrows, vend, n_free = _kc.fold_pending(
-                p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen, pvals, last,
+            nrows, n_free = _kc.fold_pending(
+                p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
                 int(r.policy), np.uint8(r.decay_rate.magnitude), np.uint8(r.learning_rate.magnitude),
                 self._fixed, s.layer, s.kid, s.pol, s.mag, s.count, s.ts, s.voff, s.vlen, s.slot,
-                s.vals.view(np.uint16), s.nrows, s.vend, s.free_stack, s.n_free, stats)
-            s.nrows, s.vend, s.n_free = int(nrows), int(vend), int(n_free)
+                s.nrows, s.free_stack, s.n_free, stats)
+            s.nrows, s.n_free = int(nrows), int(n_free)
             s.mark_changed()
             res.entries_merged = int(stats[0])
             res.entries_created = int(stats[1])
@@ -624,7 +624,10 @@ class Thermogram:
         The chain is kept: the consolidation is one more record.
         """
         now = self._now()
+        big = self._pending.n >= TRIM_AFTER_ROWS
         res = self._run_op("consolidate", {}, now)
+        if big:  # the fold's temporaries are freed now: give their pages back to the OS
+            release_free_memory()
         return res
 
     # ------------------------------------------------------------------ layer operations
@@ -710,7 +713,7 @@ class Thermogram:
 
     def _op_warm(self, args: Dict[str, Any], now: int) -> int:
         s = self._store
-        kids = np.array([s.index[k] for k in args["keys"]], dtype=np.int64)
+        kids = np.array([s.keys.get(k) for k in args["keys"]], dtype=np.int64)
         n = s.nrows
         c, n_free = _kt.warm_kids(kids, np.uint8(self.thermal_config.warming_delta.magnitude),
                                   np.int64(now), s.layer[:n], s.kid[:n], s.pol[:n], s.mag[:n],
@@ -720,7 +723,7 @@ class Thermogram:
         return int(c)
 
     def _cold_kid(self, key: str) -> Optional[int]:
-        kid = self._store.index.get(key)
+        kid = self._store.keys.get(key)
         if kid is None or self._store.slot[kid, 3] < 0:
             return None
         return kid
@@ -752,7 +755,7 @@ class Thermogram:
         return n
 
     def _first_row(self, key: str) -> int:
-        kid = self._store.index.get(key)
+        kid = self._store.keys.get(key)
         if kid is None:
             return -1
         return self._store.hottest_of(kid)[0]
@@ -1113,12 +1116,12 @@ class Thermogram:
         s = self._store
         rows = np.flatnonzero(s.live() != FREE)
         keys = s.keys
-        names = [keys[k] for k in s.kid[rows].tolist()]
+        names = keys.take(s.kid[rows].tolist())
         by_key = sorted(range(len(rows)), key=names.__getitem__)
         rows = rows[np.array(by_key, dtype=np.int64)] if by_key else rows
         order = np.argsort(s.layer[rows], kind="stable")
         rows = rows[order]
-        return rows, [keys[k] for k in s.kid[rows].tolist()]
+        return rows, keys.take(s.kid[rows].tolist())
 
     def state_digest(self) -> str:
         """SHA-256 (hex) over the whole logical state: every layer's entries sorted
@@ -1145,11 +1148,13 @@ class Thermogram:
         h.update(vals.tobytes())
         h.update(s.pol[rows].tobytes() + s.mag[rows].tobytes() + s.count[rows].tobytes() + s.ts[rows].tobytes())
         p = self._pending
-        kid, typ, pol, mag, ts, voff, vlen, _ = p.columns()
+        kid, typ, pol, mag, ts, voff, vlen = p.columns()
         h.update(u64(p.n))
-        h.update(b"".join(lp(s.keys[k].encode("utf-8", "surrogatepass")) for k in kid.tolist()))
+        h.update(b"".join(lp(k.encode("utf-8", "surrogatepass")) for k in s.keys.take(kid.tolist())))
         h.update(typ.tobytes() + pol.tobytes() + mag.tobytes() + ts.tobytes() + vlen.tobytes())
-        h.update(p.vals[: p.vend].tobytes())
+        pvals = np.empty(int(vlen.sum()), SIGNAL)
+        _kcodec.gather_values(voff, vlen, np.arange(p.n), s.vals.view(np.uint16), pvals.view(np.uint16))
+        h.update(pvals.tobytes())
         h.update(u64(self.total_deltas % 2 ** 64) + u64(self.total_consolidations % 2 ** 64)
                  + i64(self.last_consolidation))
         h.update(b"\x00" if self.custom is None else b"\x01" + lp(self.custom))
@@ -1178,7 +1183,7 @@ class Thermogram:
         s = self._store
         live = s.live() != FREE
         est = int((s.vlen[: s.nrows][live] * 2).sum()) + sum(
-            len(s.keys[k]) for k in s.kid[: s.nrows][live].tolist()) + 100 * int(live.sum())
+            len(k) for k in s.keys.take(s.kid[: s.nrows][live].tolist())) + 100 * int(live.sum())
         return ThermogramStats(
             total_keys=len(self.keys()), hot_entries=int(c[0]), warm_entries=int(c[1]),
             cool_entries=int(c[2]), cold_entries=int(c[3]), dirty_deltas=self._pending.n,

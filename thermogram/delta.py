@@ -306,6 +306,11 @@ def _as_value_columns(values: Any, n: int):
                           "or a (flat, offsets) pair")
 
 
+def _uniform(one: np.ndarray, n: int) -> np.ndarray:
+    """A read-only length-``n`` column repeating ``one[0]``, without storing n copies."""
+    return np.broadcast_to(one, (n,))
+
+
 class DeltaBatch(HashedRecord):
     """Many deltas as columns: one chain record, one SHA-256 over all columns.
 
@@ -315,6 +320,8 @@ class DeltaBatch(HashedRecord):
     Attributes
     ----------
     keys : tuple of str
+        Once the batch is applied, the keys are held as ids into the capsule's
+        key table (no ``str`` per row); ``keys`` then builds the tuple on access.
     types : uint8 array of :class:`DeltaType` codes
     values : flat SIGNAL array; row ``i`` is ``values[offsets[i]:offsets[i+1]]``
     offsets : int64 array, length n + 1
@@ -324,12 +331,14 @@ class DeltaBatch(HashedRecord):
     """
 
     kind = "batch"
-    __slots__ = ("id", "source", "timestamp", "keys", "types", "values", "offsets", "strengths",
-                 "timestamps", "prev_hash", "_hash", "_kcache")
+    __slots__ = ("id", "source", "timestamp", "_keys", "_kids", "_ktab", "types", "values", "offsets",
+                 "strengths", "timestamps", "prev_hash", "_hash", "_kcache")
 
     def __init__(self, keys, types, values, offsets, strengths, timestamps, *, source="",
                  id=None, timestamp=None, prev_hash=None, clock=None, _trusted=False):
-        self.keys = keys if type(keys) is tuple else tuple(keys) if isinstance(keys, list) else keys
+        self._keys = keys if type(keys) is tuple else tuple(keys) if isinstance(keys, list) else keys
+        self._kids = None
+        self._ktab = None
         self._kcache = None
         self.types = types
         self.values = values
@@ -343,6 +352,28 @@ class DeltaBatch(HashedRecord):
         self._hash = None
         if not _trusted:
             self._validate()
+
+    @property
+    def keys(self):
+        """The row keys, as a tuple of str."""
+        if self._keys is None:
+            return tuple(self._ktab.take(self._kids.tolist()))
+        return self._keys
+
+    @keys.setter
+    def keys(self, keys) -> None:
+        self._keys = keys
+        self._kids = None
+        self._ktab = None
+        self._kcache = None
+
+    def bind_keys(self, table, kids: np.ndarray) -> None:
+        """Hold the keys as ids ``kids`` into ``table`` (a :class:`~thermogram.keytable.KeyTable`
+        that already holds them) instead of ``str`` objects. The content is unchanged."""
+        self._kids = np.asarray(kids, np.int32)
+        self._ktab = table
+        self._keys = None
+        self._kcache = None
 
     def _validate(self) -> None:
         n = len(self.keys)
@@ -395,9 +426,10 @@ class DeltaBatch(HashedRecord):
         flat, offs = _as_value_columns(values, n)
         if strengths is None or isinstance(strengths, (Signal, tuple)):
             s = Signal.MAX_POSITIVE if strengths is None else Signal.coerce(strengths, "strength")
-            st = np.empty(n, SIGNAL)
-            st["polarity"] = s.polarity
-            st["magnitude"] = s.magnitude
+            one = np.empty(1, SIGNAL)
+            one["polarity"] = s.polarity
+            one["magnitude"] = s.magnitude
+            st = _uniform(one, n)
         else:
             st = np.array(strengths, copy=True)
             if st.dtype != SIGNAL or st.shape != (n,):
@@ -409,9 +441,9 @@ class DeltaBatch(HashedRecord):
                 raise ValidationError("unknown delta type code; expected 0..3")
             ty = types.astype(np.uint8)
         else:
-            ty = np.full(n, int(DeltaType.parse(types)), dtype=np.uint8)
+            ty = _uniform(np.array([int(DeltaType.parse(types))], np.uint8), n)
         if timestamps is None or isinstance(timestamps, (int, np.integer)):
-            ts = np.full(n, _timestamp(timestamps, clock), dtype=np.int64)
+            ts = _uniform(np.array([_timestamp(timestamps, clock)], np.int64), n)
         else:
             ts = np.asarray(timestamps)
             if ts.dtype.kind not in "iu" or ts.shape != (n,):
@@ -436,16 +468,22 @@ class DeltaBatch(HashedRecord):
                                source=source, clock=clock)
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return int(self.types.shape[0]) if self._keys is None else len(self._keys)
 
     def value(self, i: int) -> np.ndarray:
         """Row ``i``'s value: a view ``values[offsets[i]:offsets[i+1]]`` of SIGNALs (not a copy)."""
         return self.values[self.offsets[i]:self.offsets[i + 1]]
 
+    def key(self, i: int) -> str:
+        """Row ``i``'s key."""
+        if self._keys is None:
+            return self._ktab[int(self._kids[i])]
+        return self._keys[i]
+
     def delta(self, i: int) -> Delta:
         """Row ``i`` as a :class:`Delta` (not itself a chain record)."""
         s = self.strengths[i]
-        d = Delta(int(self.types[i]), self.keys[i], self.value(i), source=self.source,
+        d = Delta(int(self.types[i]), self.key(i), self.value(i), source=self.source,
                   strength=Signal._raw(int(s["polarity"]), int(s["magnitude"])),
                   timestamp=int(self.timestamps[i]), id=f"{self.id}#{i}")
         d._hash = self.hash
@@ -472,7 +510,10 @@ class DeltaBatch(HashedRecord):
 
         The cache is tied to the identity of the ``keys`` tuple, which cannot change
         in place; assigning another ``keys`` recomputes it."""
-        keys = self.keys
+        if self._keys is None:
+            joined, lens = self._ktab.key_bytes(self._kids)
+            return lens.astype(np.uint64).tobytes(), joined
+        keys = self._keys
         cached = self._kcache
         if cached is not None and cached[0] is keys:
             return cached[1], cached[2]
@@ -491,7 +532,7 @@ class DeltaBatch(HashedRecord):
         klen_bytes, kbytes = self._key_blob()
         return b"".join((
             _BATCH_TAG, lp(str(self.id).encode()), lp(str(self.source).encode("utf-8", "surrogatepass")),
-            _int_field(self.timestamp), u64(len(self.keys)), lp(np.ascontiguousarray(self.types).tobytes()),
+            _int_field(self.timestamp), u64(len(self)), lp(np.ascontiguousarray(self.types).tobytes()),
             lp(klen_bytes), lp(kbytes), lp(np.ascontiguousarray(self.offsets).tobytes()),
             lp(np.ascontiguousarray(self.values).tobytes()),
             lp(np.ascontiguousarray(self.strengths).tobytes()),

@@ -46,11 +46,17 @@ def _grow(a: np.ndarray, n: int) -> np.ndarray:
 
 
 class PendingLog:
-    """Columns ``kid, type, pol, mag, ts, voff, vlen`` + value buffer, and the read overlay."""
+    """Columns ``kid, type, pol, mag, ts, voff, vlen``, and the read overlay.
+
+    Values are not copied here: each delta's value is appended once to the entry
+    store's arena (:meth:`EntryStore.adopt`), where the chain's record keeps
+    pointing at it, and ``voff``/``vlen`` index that arena.
+    """
 
     COLS = ("kid", "type", "pol", "mag", "ts", "voff", "vlen")
 
-    def __init__(self, capacity: int = 64):
+    def __init__(self, store, capacity: int = 64):
+        self.store = store
         self.kid = np.zeros(capacity, np.int64)
         self.type = np.zeros(capacity, np.uint8)
         self.pol = np.zeros(capacity, np.int8)
@@ -58,8 +64,6 @@ class PendingLog:
         self.ts = np.zeros(capacity, np.int64)
         self.voff = np.zeros(capacity, np.int64)
         self.vlen = np.zeros(capacity, np.int64)
-        self.vals = np.zeros(max(64, capacity), SIGNAL)
-        self.vend = 0
         self.n = 0
         self.overlay: Dict[str, object] = {}
         self.dirty_bytes = 0
@@ -67,40 +71,36 @@ class PendingLog:
     def __len__(self) -> int:
         return self.n
 
-    def _reserve(self, rows: int, values: int) -> None:
+    def _reserve(self, rows: int) -> None:
         need = self.n + rows
         if need > self.kid.shape[0]:
             cap = max(need, 2 * self.kid.shape[0])
             for c in self.COLS:
                 setattr(self, c, _grow(getattr(self, c), cap))
-        needv = self.vend + values
-        if needv > self.vals.shape[0]:
-            self.vals = _grow(self.vals, max(needv, 2 * self.vals.shape[0]))
 
     def append_delta(self, kid: int, d: Delta, overlay_entry: object) -> None:
-        """Append ``d`` (key id ``kid``) as one row, copying its value into the buffer.
+        """Append ``d`` (key id ``kid``) as one row; its value moves to the store's arena.
 
         ``overlay_entry`` becomes the overlay's entry for ``d.key`` (the delta itself or a
         :class:`Kept`); the dirty-size estimate grows by 2 bytes a signal + key length + 200.
         """
         nv = int(d.value.shape[0])
-        self._reserve(1, nv)
+        self._reserve(1)
         i = self.n
         self.kid[i] = kid
         self.type[i] = int(d.delta_type)
         self.pol[i] = d.strength.polarity
         self.mag[i] = d.strength.magnitude
         self.ts[i] = d.timestamp
-        self.voff[i] = self.vend
+        self.voff[i] = self.store.adopt(d, "value", d.value)
         self.vlen[i] = nv
-        put_signals(self.vals, self.vend, d.value)
-        self.vend += nv
         self.n += 1
         self.overlay[d.key] = overlay_entry
         self.dirty_bytes += nv * 2 + len(d.key) + 200
 
     def append_batch(self, kids: np.ndarray, b: DeltaBatch, overlay_entries=None) -> None:
-        """Append every row of ``b`` (key ids ``kids``, one per row), copying its values.
+        """Append every row of ``b`` (key ids ``kids``, one per row); its values move to the
+        store's arena.
 
         Parameters
         ----------
@@ -112,24 +112,21 @@ class PendingLog:
             A key repeated in ``b`` ends up with its last row's entry.
         """
         m = len(b)
-        nv = int(b.values.shape[0])
-        self._reserve(m, nv)
+        self._reserve(m)
         s = slice(self.n, self.n + m)
         self.kid[s] = kids
         self.type[s] = b.types
         self.pol[s] = b.strengths["polarity"]
         self.mag[s] = b.strengths["magnitude"]
         self.ts[s] = b.timestamps
-        self.voff[s] = b.offsets[:-1] + self.vend
+        self.dirty_bytes += b.dirty_bytes()
+        self.voff[s] = b.offsets[:-1] + self.store.adopt(b, "values", b.values)
         self.vlen[s] = np.diff(b.offsets)
-        put_signals(self.vals, self.vend, b.values)
-        self.vend += nv
         self.n += m
         if overlay_entries is None:
             self.overlay.update(zip(b.keys, zip(repeat(b), range(m))))
         else:
             self.overlay.update(zip(b.keys, overlay_entries))
-        self.dirty_bytes += b.dirty_bytes()
 
     def lookup(self, key: str) -> Tuple[bool, object, Optional[Signal]]:
         """``(found, value or None if deleted, strength)`` from the overlay.
@@ -158,18 +155,17 @@ class PendingLog:
         return True, e.value, e.strength
 
     def columns(self):
-        """The first ``n`` rows of ``kid, type, pol, mag, ts, voff, vlen`` (views), and the whole
-        value buffer viewed as uint16 (one per signal; ``voff`` / ``vlen`` index into it)."""
+        """The first ``n`` rows of ``kid, type, pol, mag, ts, voff, vlen`` (views; ``voff`` /
+        ``vlen`` index the store's value arena)."""
         n = self.n
         return (self.kid[:n], self.type[:n], self.pol[:n], self.mag[:n], self.ts[:n],
-                self.voff[:n], self.vlen[:n], self.vals.view(np.uint16))
+                self.voff[:n], self.vlen[:n])
 
     def clear(self) -> None:
         """Forget the folded deltas; buffers that grew large are given back."""
         if self.kid.shape[0] > 4096:
-            self.__init__()
+            self.__init__(self.store)
             return
         self.n = 0
-        self.vend = 0
         self.overlay = {}
         self.dirty_bytes = 0

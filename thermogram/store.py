@@ -2,18 +2,18 @@
 
 One row per (key, layer) entry, in parallel numpy columns; ``slot[kid, layer]``
 gives the row of a key's copy in a layer (or -1), so every layer operation
-is one kernel call over the columns. Values live in one SIGNAL buffer; a row
-owns the slice ``vals[voff:voff+vlen]``. Freed rows go on a free stack and
-are reused; the value buffer is compacted when more than half is garbage.
+is one kernel call over the columns. Values live in one append-only SIGNAL
+arena shared with the chain's records; a row points at ``vals[voff:voff+vlen]``.
+Freed rows go on a free stack and are reused.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .kernels import codec as _kc
 from .kernels import thermal as _kt
+from .keytable import KeyTable
 from .signal import SIGNAL, Signal, copy_signals, put_signals
 
 __all__ = ["EntryStore", "FREE"]
@@ -33,39 +33,45 @@ def _grow(arr: np.ndarray, n: int, fill=None) -> np.ndarray:
 
 
 class EntryStore:
-    """Columns: ``layer`` u8 (255 free), ``kid`` i64, ``pol`` i8, ``mag`` u8,
-    ``count`` u64, ``ts`` i64 ns, ``voff`` i64, ``vlen`` i64; ``slot`` (keys, 4) i64."""
+    """Columns: ``layer`` u8 (255 free), ``kid`` i32, ``pol`` i8, ``mag`` u8,
+    ``count`` u64, ``ts`` i64 ns, ``voff`` i64, ``vlen`` i32; ``slot`` (keys, 4) i32;
+    ``hotv`` (keys, 2) i64: ``(voff, vlen)`` of each key's hottest copy, for reads.
+
+    Keys live in a compact :class:`~thermogram.keytable.KeyTable` (``keys``).
+
+    The value buffer ``vals`` is an *arena*: append-only, shared by the entries and
+    by the chain's records. A delta's value is appended once when it is applied; the
+    record in the chain holds a read-only view of it (:meth:`adopt`), and folding it
+    into an entry only points the entry at the same signals. Nothing is overwritten,
+    so views handed out by reads stay valid; when the arena grows, the records' views
+    are moved to the new buffer so the old one is freed.
+    """
 
     def __init__(self, row_capacity: int = 64, key_capacity: int = 64, value_capacity: int = 256):
         rc = max(8, row_capacity)
         self.layer = np.full(rc, FREE, np.uint8)
-        self.kid = np.zeros(rc, np.int64)
+        self.kid = np.zeros(rc, np.int32)
         self.pol = np.zeros(rc, np.int8)
         self.mag = np.zeros(rc, np.uint8)
         self.count = np.zeros(rc, np.uint64)
         self.ts = np.zeros(rc, np.int64)
         self.voff = np.zeros(rc, np.int64)
-        self.vlen = np.zeros(rc, np.int64)
+        self.vlen = np.zeros(rc, np.int32)
         self.free_stack = np.zeros(rc, np.int64)
         self.n_free = 0
         self.nrows = 0
-        self.slot = np.full((max(8, key_capacity), 4), -1, np.int64)
-        self.index: Dict[str, int] = {}
-        self.keys: List[str] = []
-        self.hottest = np.full(max(8, key_capacity), -1, np.int64)
+        kc = max(8, key_capacity)
+        self.slot = np.full((kc, 4), -1, np.int32)
+        self.keys = KeyTable(kc)
         # (voff, vlen) of each key's hottest copy, side by side so a read touches one cache line
-        self.hotv = np.full((max(8, key_capacity), 2), -1, np.int64)
-        # every key's UTF-8 bytes, once, for the codec and the digest
-        self.kblob = bytearray()
-        self.koff = np.zeros(max(8, key_capacity), np.int64)
-        self.klen = np.zeros(max(8, key_capacity), np.int64)
+        self.hotv = np.full((kc, 2), -1, np.int64)
         self.hottest_dirty = False
+        self._clients: List[tuple] = []
         self._set_vals(np.zeros(max(16, value_capacity), SIGNAL))
         self.vend = 0
 
     def _set_vals(self, arr: np.ndarray) -> None:
-        """Install a value buffer. Values are append-only (a row's slice is never
-        overwritten), so read-only views handed out by ``read`` stay valid."""
+        """Install a value buffer and its read-only view."""
         self.vals = arr
         self.vals_ro = arr.view()
         self.vals_ro.flags.writeable = False
@@ -80,116 +86,102 @@ class EntryStore:
         n = max(need, cap * 2)
         self.layer = _grow(self.layer, n, FREE)
         for name in ("kid", "pol", "mag", "count", "ts", "voff", "vlen", "free_stack"):
-            setattr(self, name, _grow(getattr(self, name), n, 0))
+            setattr(self, name, _grow(getattr(self, name), n))
 
     def ensure_keys(self, n_keys: int) -> None:
-        """Grow the per-key arrays (``slot``, ``hottest``, ``hotv``, ``koff``, ``klen``; at least doubling)
-        to hold ``n_keys`` keys."""
+        """Grow the per-key arrays (``slot``, ``hotv``; at least doubling) to hold
+        ``n_keys`` keys."""
         cap = self.slot.shape[0]
         if n_keys <= cap:
             return
         n = max(n_keys, cap * 2)
         self.slot = _grow(self.slot, n, -1)
-        self.hottest = _grow(self.hottest, n, -1)
         self.hotv = _grow(self.hotv, n, -1)
-        self.koff = _grow(self.koff, n, 0)
-        self.klen = _grow(self.klen, n, 0)
 
     def ensure_values(self, extra: int) -> None:
-        """Make room for ``extra`` more signals after ``vend`` in the value buffer.
-
-        Compacts in place when that frees enough and more than half the buffer is garbage;
-        otherwise grows the buffer (at least doubling), compacting into the new one when
-        garbage outweighs live values. Compaction moves rows, so ``hottest`` is marked stale.
-        """
+        """Make room for ``extra`` more signals after ``vend`` (growing the arena at least 1.5x;
+        record views are moved to the new buffer)."""
         need = self.vend + extra
         cap = self.vals.shape[0]
         if need <= cap:
             return
-        live = int(self.vlen[: self.nrows][self.layer[: self.nrows] != FREE].sum())
-        if live + extra <= cap and self.vend - live > cap // 2:
-            self.compact()
-            return
-        n = max(need, cap * 2)
-        if self.vend - live > live:  # mostly garbage: compact into the new buffer
-            new = np.zeros(max(live + extra, n // 2, 16), SIGNAL)
-            self.vend = int(_kt.compact_values(self.layer[: self.nrows], self.voff, self.vlen,
-                                               self.vals.view(np.uint16), new.view(np.uint16)))
-            if self.vend + extra > new.shape[0]:
-                new = _grow(new, self.vend + extra)
-            self._set_vals(new)
-            self.mark_changed()
-            return
-        self._set_vals(_grow(self.vals, n))
+        self._set_vals(_grow(self.vals[: self.vend], max(need, cap + cap // 2)))
+        ro = self.vals_ro
+        for obj, attr, o, n in self._clients:
+            setattr(obj, attr, ro[o:o + n])
 
-    def compact(self) -> None:
-        """Rewrite the value buffer without garbage."""
-        new = np.zeros(self.vals.shape[0], SIGNAL)
-        self.vend = int(_kt.compact_values(self.layer[: self.nrows], self.voff, self.vlen,
-                                           self.vals.view(np.uint16), new.view(np.uint16)))
-        self._set_vals(new)
-        self.mark_changed()
+    def append_values(self, flat: np.ndarray) -> int:
+        """Append a flat SIGNAL array to the arena; returns its offset."""
+        n = int(flat.shape[0])
+        self.ensure_values(n)
+        o = self.vend
+        put_signals(self.vals, o, flat)
+        self.vend = o + n
+        return o
+
+    def adopt(self, obj: object, attr: str, flat: np.ndarray) -> int:
+        """Append ``flat`` and make ``obj.<attr>`` a read-only view of the arena copy, kept
+        pointing at the live buffer from then on. Returns the offset."""
+        o = self.append_values(flat)
+        n = int(flat.shape[0])
+        setattr(obj, attr, self.vals_ro[o:o + n])
+        self._clients.append((obj, attr, o, n))
+        return o
+
+    def offset_of(self, view: np.ndarray) -> int:
+        """Arena offset (in signals) of a view into the current arena, or -1."""
+        if view.dtype != SIGNAL or view.ndim != 1 or view.base is None:
+            return -1
+        base = self.vals.__array_interface__["data"][0]
+        p = view.__array_interface__["data"][0]
+        o, rem = divmod(p - base, 2)
+        if rem or o < 0 or o + view.shape[0] > self.vend or (view.strides[0] != 2 and view.shape[0] > 1):
+            return -1
+        return o
 
     # keys ---------------------------------------------------------------
     def kid_of(self, key: str) -> Optional[int]:
         """Key id of ``key``, or None if it was never registered."""
-        return self.index.get(key)
+        return self.keys.get(key)
 
     def kid_for(self, key: str) -> int:
         """Key id of ``key``, registering it if new."""
-        k = self.index.get(key)
-        if k is None:
-            k = len(self.keys)
-            self.index[key] = k
-            self.keys.append(key)
-            self.ensure_keys(k + 1)
-            enc = key.encode("utf-8", "surrogatepass")
-            self.koff[k] = len(self.kblob)
-            self.klen[k] = len(enc)
-            self.kblob += enc
+        k = self.keys.add(key)
+        self.ensure_keys(k + 1)
         return k
+
+    def kids_for(self, keys: List[str]) -> np.ndarray:
+        """Key ids of many keys (registering new ones, in first-seen order)."""
+        kids = self.keys.add_many(keys)
+        self.ensure_keys(len(self.keys))
+        return kids
+
+    def kids_for_blob(self, joined: bytes, lens: np.ndarray) -> np.ndarray:
+        """:meth:`kids_for` for keys given as concatenated UTF-8 bytes and byte lengths."""
+        kids = self.keys.add_blob(joined, lens)
+        self.ensure_keys(len(self.keys))
+        return kids
 
     def key_bytes(self, kids: np.ndarray) -> Tuple[bytes, np.ndarray]:
         """``(concatenated UTF-8 keys, byte lengths)`` of ``kids``, in that order."""
-        lens = self.klen[kids]
-        out = np.empty(int(lens.sum()), np.uint8)
-        _kc.gather_values(self.koff, self.klen, kids, np.frombuffer(self.kblob, np.uint8), out)
-        return out.tobytes(), lens
+        return self.keys.key_bytes(kids)
 
     # the hottest copy of each key (what read returns) -------------------------
     def mark_changed(self) -> None:
-        """Kernels moved or freed rows: recompute ``hottest`` before the next read."""
+        """Kernels moved or freed rows: recompute ``hotv`` before the next read."""
         self.hottest_dirty = True
 
     def refresh_hottest(self) -> None:
-        """Recompute ``hottest`` and ``hotv`` for every key from ``slot`` (one kernel call)."""
+        """Recompute ``hotv`` for every key from ``slot`` (one kernel call)."""
         n = len(self.keys)
-        _kt.hottest_rows(self.slot[:n], self.voff, self.vlen, self.hottest[:n], self.hotv[:n])
+        _kt.hottest_rows(self.slot[:n], self.voff, self.vlen, self.hotv[:n])
         self.hottest_dirty = False
 
     def _touch(self, kid: int) -> None:
         if not self.hottest_dirty:
             sl = self.slot[kid]
             r = next((int(r) for r in sl if r >= 0), -1)
-            self.hottest[kid] = r
             self.hotv[kid] = (self.voff[r], self.vlen[r]) if r >= 0 else (-1, -1)
-
-    def kids_for(self, keys: List[str]) -> np.ndarray:
-        """Key ids of many keys (registering new ones, in first-seen order)."""
-        index = self.index
-        new = [k for k in dict.fromkeys(keys) if k not in index]
-        if new:
-            start = len(self.keys)
-            index.update(zip(new, range(start, start + len(new))))
-            self.keys.extend(new)
-            self.ensure_keys(len(self.keys))
-            enc = [k.encode("utf-8", "surrogatepass") for k in new]
-            lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
-            end = start + len(new)
-            self.klen[start:end] = lens
-            self.koff[start:end] = len(self.kblob) + np.cumsum(lens) - lens
-            self.kblob += b"".join(enc)
-        return np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
 
     # rows -----------------------------------------------------------------
     def alloc_row(self) -> int:
@@ -204,8 +196,7 @@ class EntryStore:
 
     def free(self, r: int) -> None:
         """Release row ``r``: clear its slot, mark it free, push it on the free stack, and refresh its
-        key's hottest copy unless ``hottest`` is already stale (the value stays, as garbage, until
-        compaction)."""
+        key's hottest copy unless ``hotv`` is already stale."""
         kid = int(self.kid[r])
         self.n_free = int(_kt.free_row(r, self.layer, self.kid, self.slot, self.free_stack, self.n_free))
         self._touch(kid)
@@ -243,12 +234,8 @@ class EntryStore:
 
     def set_value(self, r: int, value: np.ndarray) -> None:
         """Give row ``r`` a new value (appended: values are never overwritten)."""
-        n = int(value.shape[0])
-        self.ensure_values(n)
-        self.voff[r] = self.vend
-        self.vlen[r] = n
-        put_signals(self.vals, self.vend, value)
-        self.vend += n
+        self.voff[r] = self.append_values(value)
+        self.vlen[r] = int(value.shape[0])
 
     def value(self, r: int) -> np.ndarray:
         """Row ``r``'s value (a read-only view; values are never overwritten)."""
@@ -266,8 +253,6 @@ class EntryStore:
         n = len(keys)
         kids = self.kids_for(keys)
         self.ensure_rows(n)
-        nv = int(values.shape[0])
-        self.ensure_values(nv)
         r0 = self.nrows
         rows = np.arange(r0, r0 + n)
         self.layer[rows] = layers
@@ -279,10 +264,8 @@ class EntryStore:
         offs = np.zeros(n, np.int64)
         if n:
             np.cumsum(lengths[:-1], out=offs[1:])
-        self.voff[rows] = offs + self.vend
+        self.voff[rows] = offs + self.append_values(values)
         self.vlen[rows] = lengths
-        put_signals(self.vals, self.vend, values)
-        self.vend += nv
         self.slot[kids, layers.astype(np.int64)] = rows
         self.nrows += n
         self.mark_changed()
@@ -304,14 +287,12 @@ class EntryStore:
 
     def keys_in(self, layer: int) -> List[str]:
         """Keys with an entry in ``layer`` (0 hot .. 3 cold), in row order (not sorted)."""
-        keys = self.keys
-        return [keys[k] for k in self.kid[self.rows_in(layer)].tolist()]
+        return self.keys.take(self.kid[self.rows_in(layer)].tolist())
 
     def sorted_rows(self, layer: int) -> List[Tuple[str, int]]:
         """``(key, row)`` of a layer, sorted by key."""
         rows = self.rows_in(layer)
-        keys = self.keys
-        return sorted(zip((keys[k] for k in self.kid[rows].tolist()), rows.tolist()))
+        return sorted(zip(self.keys.take(self.kid[rows].tolist()), rows.tolist()))
 
     def entry(self, r: int) -> dict:
         """Row ``r`` as a dict: ``key``, ``value`` (a copy), ``strength`` (:class:`Signal`),
@@ -326,11 +307,11 @@ class EntryStore:
             yield self.entry(r)
 
     def nbytes(self) -> int:
-        """Bytes held by the row columns, the free stack, ``slot`` and the value buffer (capacity, not
-        use; the key table and other per-key arrays are not counted)."""
+        """Bytes held by the row columns, the free stack, ``slot``, the value arena and the key table
+        (capacity, not use)."""
         cols = sum(getattr(self, n).nbytes for n in ("layer", "kid", "pol", "mag", "count", "ts",
                                                      "voff", "vlen", "free_stack"))
-        return cols + self.slot.nbytes + self.vals.nbytes
+        return cols + self.slot.nbytes + self.vals.nbytes + self.keys.nbytes()
 
     def kernel_cols(self):
         """The columns in kernel argument order (``layer, kid, pol, mag, count, ts, voff, vlen``)."""

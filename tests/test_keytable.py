@@ -1,0 +1,83 @@
+"""The compact key table and the shared value arena."""
+import zlib
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from thermogram import DeltaBatch, Signal, Thermogram, ConsolidationPolicy
+from thermogram.keytable import KeyTable
+from thermogram.kernels import keys as kk
+
+keys_st = st.text(min_size=1, max_size=12)
+
+
+@given(st.binary(max_size=300))
+def test_crc32_kernel_matches_zlib(b):
+    a = np.frombuffer(b, np.uint8) if b else np.zeros(0, np.uint8)
+    assert int(kk.crc32(a, 0, len(b), kk.CRC_TABLE)) == zlib.crc32(b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(keys_st.map(lambda k: [k]), st.lists(keys_st, max_size=40)), max_size=30))
+def test_key_table_matches_dict_model(ops):
+    """Single adds and bulk adds, mixed, give the ids a dict in first-seen order gives."""
+    t = KeyTable(capacity=1)
+    model = {}
+    for group in ops:
+        if len(group) == 1 and len(ops) % 2:
+            got = [t.add(group[0])]
+        else:
+            got = t.add_many(group).tolist()
+        want = [model.setdefault(k, len(model)) for k in group]
+        assert got == want
+        assert len(t) == len(model)
+    for k, i in model.items():
+        assert t.get(k) == i and k in t and t[i] == k
+    assert list(t) == list(model)
+    assert t.get("\x00never") is None
+    kids = np.arange(len(model))[::-1]
+    joined, lens = t.key_bytes(kids)
+    names = list(model)[::-1]
+    assert joined == b"".join(n.encode("utf-8", "surrogatepass") for n in names)
+    assert lens.tolist() == [len(n.encode("utf-8", "surrogatepass")) for n in names]
+    c = t.copy()
+    c.add("\x00fresh")
+    assert len(c) == len(t) + 1 and t.get("\x00fresh") is None
+
+
+def test_surrogate_keys_round_trip():
+    t = KeyTable()
+    k = "a\ud800b"
+    assert t.add(k) == 0 and t.get(k) == 0 and t[0] == k
+    assert t.add_many(["x", k]).tolist() == [1, 0]
+
+
+def _capsule():
+    return Thermogram("arena", clock=lambda: 10**18, policy=ConsolidationPolicy.manual_only())
+
+
+def test_entries_and_records_share_one_copy_of_each_value():
+    t = _capsule()
+    vals = np.random.default_rng(1).integers(0, 256, (50, 16)).astype(np.float32) / 255
+    t.apply_batch(DeltaBatch.from_arrays([f"k{i}" for i in range(50)], vals, Signal.positive(200), "create"))
+    t.consolidate()
+    rec = next(r for r in t.records() if r.kind == "batch")
+    for i in (0, 17, 49):
+        assert np.shares_memory(t.read(f"k{i}"), rec.value(i))
+    assert rec.keys == tuple(f"k{i}" for i in range(50))
+    assert rec.verify_hash()
+
+
+def test_arena_growth_moves_record_views():
+    t = _capsule()
+    first = DeltaBatch.from_arrays(["a", "b"], np.zeros((2, 4), np.float32), None, "create")
+    t.apply_batch(first)
+    before = first.values
+    big = DeltaBatch.from_arrays([f"x{i}" for i in range(500)], np.ones((500, 64), np.float32), None, "create")
+    t.apply_batch(big)  # forces the arena to grow
+    assert first.values is not before
+    assert np.shares_memory(first.values, t._store.vals)
+    assert np.array_equal(first.values, before)
+    t.consolidate()
+    assert t.verify() and t.read("a").shape == (4,)
+    assert Thermogram.replay(t.records()).state_digest() == t.state_digest()
