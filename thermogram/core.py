@@ -316,16 +316,18 @@ class Thermogram:
                         return self._kept_value(key, e)
                     return None if e.delta_type == 2 else e.value
             s = self._store
-            kid = s.keys.get(key)
+            kid = s.keys.recent.get(key)
             if kid is None:
-                return None
+                kid = s.keys._probe(key)
+                if kid is None:
+                    return None
             if s.hottest_dirty:
                 s.refresh_hottest()
-            hv = s.hotv
-            n = hv.item(kid, 1)
+            hv = s.hotv_mv
+            n = hv[kid, 1]
             if n < 0:
                 return None
-            o = hv.item(kid, 0)
+            o = hv[kid, 0]
             return s.vals_ro[o:o + n]
 
     @_locked

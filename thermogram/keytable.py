@@ -7,7 +7,10 @@ about 100 for a ``dict`` of ``str`` objects. Single lookups run in Python on the
 raw buffers (``zlib.crc32`` and ``bytearray.startswith``); bulk registration
 runs in :mod:`thermogram.kernels.keys`.
 
-Key ids are dense (``0..len-1``) in first-seen order and never reused.
+Key ids are dense (``0..len-1``) in first-seen order and never reused, so a
+found ``key -> id`` pair stays true forever: the table remembers the last few
+thousand found keys in a small ``dict`` (``recent``, emptied when full), which
+makes repeated lookups of a working set as fast as a ``dict``.
 """
 from __future__ import annotations
 
@@ -39,10 +42,14 @@ class KeyTable:
         Keys to size the arrays for (they grow as needed).
     """
 
-    __slots__ = ("blob", "off", "tab", "n", "_mask", "_offv", "_tabv")
+    __slots__ = ("blob", "off", "tab", "n", "_mask", "_offv", "_tabv", "recent")
+
+    #: how many found keys ``recent`` remembers before it starts over
+    RECENT = 4096
 
     def __init__(self, capacity: int = 8):
         self.blob = bytearray()
+        self.recent = {}
         self.off = np.zeros(max(8, capacity) + 1, np.int64)
         self.n = 0
         self._set_table(np.full(self._table_size(capacity), -1, np.int32))
@@ -85,18 +92,28 @@ class KeyTable:
 
     def get(self, key: str) -> Optional[int]:
         """Id of ``key``, or None if it was never registered."""
+        k = self.recent.get(key)
+        if k is not None:
+            return k
+        return self._probe(key)
+
+    def _probe(self, key: str, _crc=zlib.crc32) -> Optional[int]:
+        """:meth:`get` through the hash table (remembering a found key in ``recent``)."""
         kb = key.encode("utf-8", "surrogatepass")
         mask = self._mask
         tab = self._tabv
         off = self._offv
         blob = self.blob
-        i = zlib.crc32(kb) & mask
+        i = _crc(kb) & mask
         while True:
             k = tab[i]
             if k < 0:
                 return None
-            a = off[k]
-            if off[k + 1] - a == len(kb) and blob.startswith(kb, a):
+            if blob[off[k]:off[k + 1]] == kb:
+                recent = self.recent
+                if len(recent) >= self.RECENT:
+                    recent.clear()
+                recent[key] = k
                 return k
             i = (i + 1) & mask
 
@@ -207,6 +224,7 @@ class KeyTable:
         """An independent copy."""
         t = KeyTable.__new__(KeyTable)
         t.blob = bytearray(self.blob)
+        t.recent = {}
         t.off = self.off.copy()
         t._offv = memoryview(t.off)
         t.n = self.n

@@ -65,6 +65,7 @@ class EntryStore:
         self.keys = KeyTable(kc)
         # (voff, vlen) of each key's hottest copy, side by side so a read touches one cache line
         self.hotv = np.full((kc, 2), -1, np.int64)
+        self.hotv_mv = memoryview(self.hotv)  # ``hotv_mv[kid, i]`` -> int, 2x faster than .item
         self.hottest_dirty = False
         self._clients: List[tuple] = []
         self._set_vals(np.zeros(max(16, value_capacity), SIGNAL))
@@ -97,6 +98,7 @@ class EntryStore:
         n = max(n_keys, cap * 2)
         self.slot = _grow(self.slot, n, -1)
         self.hotv = _grow(self.hotv, n, -1)
+        self.hotv_mv = memoryview(self.hotv)
 
     def ensure_values(self, extra: int) -> None:
         """Make room for ``extra`` more signals after ``vend`` (growing the arena at least 1.5x;
