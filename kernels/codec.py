@@ -163,3 +163,64 @@ def write_v1_entries(out, pos, key_bytes, key_off, key_len, vals, val_off, val_l
         _put_u32(out, pos, cnt[i])
         pos += 4
     return pos
+
+
+@kernel
+def plan_int_column(col):
+    """One look at an integer column for the packed encoding of ``.thermo`` v2.
+
+    Returns ``(lo, hi, arithmetic, step)``. ``arithmetic`` is True when every
+    difference between neighbours equals ``step`` (int64, wrapping); then ``lo`` and
+    ``hi`` are just the first and last values (the column is constant iff
+    ``step == 0``). Otherwise they are the column's min and max, in its dtype.
+    An empty column gives ``(0, 0, True, 0)``. Branch-free loops, which the
+    compiler vectorises.
+    """
+    n = col.shape[0]
+    if n == 0:
+        return col.dtype.type(0), col.dtype.type(0), True, np.int64(0)
+    step = np.int64(col[1]) - np.int64(col[0]) if n > 1 else np.int64(0)
+    off = np.int64(0)
+    for i in range(1, n):
+        off |= (np.int64(col[i]) - np.int64(col[i - 1])) ^ step
+    if off == 0:
+        return col[0], col[n - 1], True, step
+    mn = col[0]
+    mx = col[0]
+    for i in range(n):
+        v = col[i]
+        mn = v if v < mn else mn
+        mx = v if v > mx else mx
+    return mn, mx, False, step
+
+
+@kernel
+def check_polarity(sig):
+    """Index of the first signal (``uint8`` pairs: polarity byte, magnitude byte) whose
+    polarity byte is not 0, 1 or 255, or -1. One branch-free pass first (vectorised:
+    ``b + 1`` wraps 255 to 0, so valid bytes map to 0..2), the search only on failure."""
+    n = sig.shape[0] // 2
+    worst = np.uint8(0)
+    for i in range(n):
+        v = np.uint8(sig[2 * i] + np.uint8(1))
+        worst = max(worst, v)
+    if worst <= 2:
+        return -1
+    for i in range(n):
+        b = sig[2 * i]
+        if b != 0 and b != 1 and b != 255:
+            return i
+    return -1
+
+
+@kernel
+def load_slots(layer, kid, nkeys, slot):
+    """Fill ``slot[kid, layer] = row`` for every row; returns the first row whose
+    (key, layer) pair is already taken or whose layer/key id is out of range, or -1."""
+    for r in range(layer.shape[0]):
+        lay = layer[r]
+        k = kid[r]
+        if lay > 3 or k < 0 or k >= nkeys or slot[k, lay] >= 0:
+            return r
+        slot[k, lay] = r
+    return -1

@@ -91,3 +91,76 @@ def find_or_add(qblob, qoff, blob, off, n, tab, table, kids, first):
                 break
             i = (i + np.uint32(1)) & mask
     return m
+
+
+@kernel(inline=True)
+def _key_less(blob, off, a, b):
+    """Whether key ``a`` sorts before key ``b`` (bytewise, a prefix first: the order of the
+    ``str`` keys, since UTF-8 preserves code point order)."""
+    pa = off[a]
+    pb = off[b]
+    la = off[a + 1] - pa
+    lb = off[b + 1] - pb
+    m = min(la, lb)
+    for j in range(m):
+        x = blob[pa + j]
+        y = blob[pb + j]
+        if x != y:
+            return x < y
+    return la < lb
+
+
+@kernel
+def argsort_keys(blob, off, kids):
+    """Stable order of ``kids`` by their keys (bottom-up merge sort); returns positions
+    into ``kids``."""
+    n = kids.shape[0]
+    idx = np.arange(n)
+    tmp = np.empty(n, np.int64)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i = lo
+            j = mid
+            k = lo
+            while i < mid and j < hi:
+                if _key_less(blob, off, kids[idx[j]], kids[idx[i]]):
+                    tmp[k] = idx[j]
+                    j += 1
+                else:
+                    tmp[k] = idx[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                tmp[k] = idx[i]
+                i += 1
+                k += 1
+            while j < hi:
+                tmp[k] = idx[j]
+                j += 1
+                k += 1
+        idx, tmp = tmp, idx
+        width *= 2
+    return idx
+
+
+@kernel
+def frame_keys(blob, off, kids, out):
+    """Write ``u64 length (little-endian) + key bytes`` for each of ``kids`` into ``out``
+    (sized ``8 * len(kids) + total key bytes``); returns the bytes written."""
+    p = 0
+    for q in range(kids.shape[0]):
+        k = kids[q]
+        a = off[k]
+        n = off[k + 1] - a
+        v = n
+        for j in range(8):
+            out[p + j] = np.uint8(v & 0xFF)
+            v >>= 8
+        p += 8
+        for j in range(n):
+            out[p + j] = blob[a + j]
+        p += n
+    return p

@@ -81,3 +81,25 @@ def test_arena_growth_moves_record_views():
     t.consolidate()
     assert t.verify() and t.read("a").shape == (4,)
     assert Thermogram.replay(t.records()).state_digest() == t.state_digest()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=6, alphabet=st.sampled_from(["a", "b", "\x00", "é", "\ud800", "z", "\U0001f600"])),
+                min_size=0, max_size=60))
+def test_argsort_orders_like_sorted_str(keys):
+    """Bytewise order of the UTF-8 keys is the code point order of the str keys."""
+    t = KeyTable()
+    kids = t.add_many(keys)
+    order = t.argsort(kids)
+    got = [keys[i] for i in order]
+    assert got == sorted(keys)
+    assert sorted(order.tolist()) == list(range(len(keys)))
+    # stable: equal keys keep their positions' order
+    for a, b in zip(order, order[1:]):
+        if keys[a] == keys[b]:
+            assert a < b
+    framed = t.framed(kids)
+    import struct
+    want = b"".join(struct.pack("<Q", len(k.encode("utf-8", "surrogatepass"))) + k.encode("utf-8", "surrogatepass")
+                    for k in keys)
+    assert framed == want

@@ -85,7 +85,8 @@ def to_arrow(t: "Thermogram") -> pa.Table:
     """Every consolidated entry as an Arrow table (:data:`ENTRY_SCHEMA`), rows by (layer, key)."""
     with t._lock:
         s = t._store
-        rows, names = t._live_rows_sorted()
+        rows = t._live_rows_sorted()
+        names = s.keys.take(s.kid[rows].tolist())
         vlen = s.vlen[rows]
         flat = np.empty(int(vlen.sum()), SIGNAL)
         _kc.gather_values(s.voff, s.vlen, rows, s.vals.view(np.uint16), flat.view(np.uint16))

@@ -74,90 +74,102 @@ def encode_value(v: Any) -> bytes:
     raise TypeError(f"cannot canonically encode {type(v).__name__}")
 
 
-class _Reader:
-    __slots__ = ("b", "i")
-
-    def __init__(self, b: bytes):
-        self.b = b
-        self.i = 0
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.i + n > len(self.b):
-            raise FormatError(f"truncated value: need {n} bytes at offset {self.i}, have {len(self.b) - self.i}")
-        out = self.b[self.i:self.i + n]
-        self.i += n
-        return out
-
-    def u64(self) -> int:
-        return _U64.unpack(self.take(8))[0]
-
-    def lp(self) -> bytes:
-        return self.take(self.u64())
+_unpack_u64 = _U64.unpack_from
 
 
-def _decode(r: _Reader, depth: int) -> Any:
+def _lp_at(b: bytes, i: int) -> "tuple[bytes, int]":
+    """The length-prefixed bytes at ``i`` and the position after them."""
+    if i + 8 > len(b):
+        raise FormatError(f"truncated value: need 8 bytes at offset {i}, have {len(b) - i}")
+    n = _unpack_u64(b, i)[0]
+    i += 8
+    if n > len(b) - i:
+        raise FormatError(f"truncated value: need {n} bytes at offset {i}, have {len(b) - i}")
+    return b[i:i + n], i + n
+
+
+def _decode(b: bytes, i: int, depth: int) -> "tuple[Any, int]":
+    """The value at ``i`` and the position after it (position-based: no reader object)."""
     if depth > 64:
         raise FormatError("value nested too deeply")
-    tag = r.take(1)[0]
-    if tag == _NONE:
-        return None
-    if tag == _FALSE:
-        return False
-    if tag == _TRUE:
-        return True
-    if tag == _INT:
-        try:
-            return int(r.lp().decode("ascii"))
-        except ValueError:
-            raise FormatError("bad integer encoding") from None
+    if i >= len(b):
+        raise FormatError(f"truncated value: need 1 byte at offset {i}, have 0")
+    tag = b[i]
+    i += 1
     if tag == _STR:
+        raw, i = _lp_at(b, i)
         try:
-            return r.lp().decode("utf-8", "surrogatepass")
+            return raw.decode("utf-8", "surrogatepass"), i
         except UnicodeDecodeError:
             raise FormatError("bad utf-8 string") from None
-    if tag == _BYTES:
-        return r.lp()
-    if tag == _LIST:
-        n = r.u64()
-        if n > len(r.b) - r.i:
-            raise FormatError("list length exceeds the data")
-        return [_decode(r, depth + 1) for _ in range(n)]
-    if tag == _DICT:
-        n = r.u64()
-        if n > len(r.b) - r.i:
-            raise FormatError("dict length exceeds the data")
+    if tag == _INT:
+        raw, i = _lp_at(b, i)
+        try:
+            return int(raw.decode("ascii")), i
+        except ValueError:
+            raise FormatError("bad integer encoding") from None
+    if tag == _DICT or tag == _LIST:
+        if i + 8 > len(b):
+            raise FormatError("truncated container length")
+        n = _unpack_u64(b, i)[0]
+        i += 8
+        if n > len(b) - i:
+            raise FormatError(("dict" if tag == _DICT else "list") + " length exceeds the data")
+        if tag == _LIST:
+            out_l = []
+            for _ in range(n):
+                v, i = _decode(b, i, depth + 1)
+                out_l.append(v)
+            return out_l, i
         out = {}
         for _ in range(n):
-            k = r.lp().decode("utf-8", "replace")
-            out[k] = _decode(r, depth + 1)
-        return out
+            k, i = _lp_at(b, i)
+            out[k.decode("utf-8", "replace")], i = _decode(b, i, depth + 1)
+        return out, i
+    if tag == _NONE:
+        return None, i
+    if tag == _FALSE:
+        return False, i
+    if tag == _TRUE:
+        return True, i
+    if tag == _BYTES:
+        return _lp_at(b, i)
     if tag == _FLOAT:
-        return struct.unpack("<d", r.take(8))[0]
+        if i + 8 > len(b):
+            raise FormatError("truncated float")
+        return struct.unpack_from("<d", b, i)[0], i + 8
     if tag == _ARRAY:
         import ast
+        raw, i = _lp_at(b, i)
         try:
-            descr = ast.literal_eval(r.lp().decode("ascii"))
+            descr = ast.literal_eval(raw.decode("ascii"))
             dt = np.dtype(descr if isinstance(descr, str) else [tuple(x) for x in descr])
         except Exception:
             raise FormatError("bad array dtype") from None
-        nd = r.u64()
+        if i + 8 > len(b):
+            raise FormatError("truncated array rank")
+        nd = _unpack_u64(b, i)[0]
+        i += 8
         if nd > 8:
             raise FormatError("array has too many dimensions")
-        shape = tuple(r.u64() for _ in range(nd))
-        raw = r.lp()
+        if i + 8 * nd > len(b):
+            raise FormatError("truncated array shape")
+        shape = struct.unpack_from(f"<{nd}Q", b, i)
+        i += 8 * nd
+        raw, i = _lp_at(b, i)
         count = 1
-        for s in shape:
-            count *= s
+        for sz in shape:
+            count *= sz
         if dt.itemsize == 0 or count * dt.itemsize != len(raw):
             raise FormatError("array byte length does not match its shape")
-        return np.frombuffer(raw, dtype=dt).reshape(shape).copy()
+        return np.frombuffer(raw, dtype=dt).reshape(shape).copy(), i
     raise FormatError(f"unknown value tag {tag}")
 
 
 def decode_value(b: bytes) -> Any:
     """Inverse of :func:`encode_value`; raises :class:`FormatError` on bad input."""
-    r = _Reader(bytes(b))
-    v = _decode(r, 0)
-    if r.i != len(r.b):
+    b = bytes(b)
+    v, i = _decode(b, 0, 0)
+    if i != len(b):
         raise FormatError("trailing bytes after value")
     return v

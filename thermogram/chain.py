@@ -32,7 +32,7 @@ class OpRecord(HashedRecord):
     """
 
     kind = "op"
-    __slots__ = ("op", "args", "timestamp", "prev_hash", "_hash")
+    __slots__ = ("op", "args", "timestamp", "prev_hash", "_hash", "_abytes")
 
     def __init__(self, op: str, args: Optional[Dict[str, Any]] = None, timestamp: int = 0,
                  prev_hash: Optional[str] = None):
@@ -41,12 +41,23 @@ class OpRecord(HashedRecord):
         self.timestamp = int(timestamp)
         self.prev_hash = prev_hash
         self._hash: Optional[str] = None
+        self._abytes: Optional[bytes] = None
 
     def canonical_bytes(self) -> bytes:
-        """The exact bytes that :attr:`hash` covers: tag, op name, timestamp, encoded args, prev_hash."""
-        return b"".join((_OP_TAG, lp(str(self.op).encode()), _int_field(self.timestamp),
-                         lp(encode_value(self.args)),
+        """The exact bytes that :attr:`hash` covers: tag, op name, timestamp, encoded args, prev_hash.
+
+        Always encodes ``args`` afresh (so a verify sees any change); the encoding is kept
+        for :meth:`args_bytes`."""
+        ab = encode_value(self.args)
+        self._abytes = ab
+        return b"".join((_OP_TAG, lp(str(self.op).encode()), _int_field(self.timestamp), lp(ab),
                          opt_lp(None if self.prev_hash is None else str(self.prev_hash).encode())))
+
+    def args_bytes(self) -> bytes:
+        """The canonical encoding of ``args`` as last hashed or loaded (what files store)."""
+        if self._abytes is None:
+            self._abytes = encode_value(self.args)
+        return self._abytes
 
     def keys(self) -> List[str]:
         """Keys this record changes: always empty (an operation carries no deltas)."""
@@ -60,6 +71,7 @@ class OpRecord(HashedRecord):
         """A new record with the same fields and cached hash (``args`` is shared, not copied)."""
         r = OpRecord(self.op, self.args, self.timestamp, self.prev_hash)
         r._hash = self._hash
+        r._abytes = self._abytes
         return r
 
     def __repr__(self) -> str:

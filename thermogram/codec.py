@@ -36,6 +36,7 @@ from .chain import OpRecord, Record
 from .consolidation import ConsolidationPolicy, ConsolidationTrigger
 from .delta import _BATCH_TAG, _DELTA_TAG, Delta, DeltaBatch, DeltaType
 from .errors import FormatError, ThermogramError, ValidationError
+from .keytable import KeyTable
 from .kernels import codec as _kc
 from .plasticity import PlasticityRule, UpdatePolicy
 from .signal import SIGNAL, Signal
@@ -373,53 +374,218 @@ def decode_record(r: Reader, rehash: bool = True) -> Record:
 
 
 # ----------------------------------------------------------------------------- v2
-def _section(tag: bytes, payload: bytes) -> bytes:
-    return tag + struct.pack("<IQQ", 0, len(payload), xxhash.xxh3_64_intdigest(payload)) + payload
+_M64 = (1 << 64) - 1
+_WIDTHS = ((1, np.uint8), (2, np.uint16), (4, np.uint32), (8, np.uint64))
+_WIDTH_DTYPE = dict(_WIDTHS)
 
 
-def _entry_columns(t) -> Tuple[bytes, int]:
-    s = t._store
-    rows = np.flatnonzero(s.live() != FREE)
-    n = len(rows)
-    kbytes, klen = s.key_bytes(s.kid[rows])
-    klen = klen.astype(np.uint32)
-    vlen = s.vlen[rows]
-    vals = np.empty(int(vlen.sum()), SIGNAL)
-    _kc.gather_values(s.voff, s.vlen, rows, s.vals.view(np.uint16), vals.view(np.uint16))
-    head = struct.pack("<QQQ", n, vals.shape[0], len(kbytes))
-    body = b"".join((head, s.layer[rows].tobytes(), s.pol[rows].tobytes(), s.mag[rows].tobytes(),
-                     s.count[rows].tobytes(), s.ts[rows].tobytes(), klen.tobytes(),
-                     vlen.astype(np.uint32).tobytes(), kbytes, vals.tobytes()))
-    return body, n
+def _section(tag: bytes, parts: List[Any], checksum: Optional[int] = None) -> List[Any]:
+    """A section as a list of byte-like parts (header first): no payload is copied twice.
+    ``checksum``: the payload's xxh3_64, when the caller already has it."""
+    n = 0
+    h = xxhash.xxh3_64() if checksum is None else None
+    for p in parts:
+        if h is not None:
+            h.update(p)
+        n += memoryview(p).nbytes
+    return [tag + struct.pack("<IQQ", 0, n, h.intdigest() if h is not None else checksum)] + parts
 
 
-def _meta(t) -> Dict[str, Any]:
-    return {"name": t.name, "id": t.id, "semantics": t.semantics, "rule": t.rule.to_dict(),
-            "thermal_config": t.thermal_config.to_dict(), "policy": t.policy.to_dict(),
-            "created_at": t.created_at, "last_consolidation": t.last_consolidation,
-            "total_deltas": t.total_deltas, "total_consolidations": t.total_consolidations,
-            "custom": t.custom, "head_hash": t.head_hash, "records": len(t._chain),
-            "state_digest": t.state_digest()}
+def pack_ints(col: np.ndarray) -> List[bytes]:
+    """The packed encoding of an integer column (any integer dtype; its length is known
+    from context): ``u8 mode`` then 0 constant ``u64 v`` · 1 arithmetic ``u64 start,
+    u64 step`` · 2 offset ``u64 base, u8 width, n x width-byte (v - base)``. Values are
+    64-bit patterns; arithmetic wraps modulo 2^64."""
+    if col.shape[0] == 0 or col.strides[0] == 0:  # empty, or a broadcast constant
+        return [struct.pack("<BQ", 0, int(col[0]) & _M64 if col.shape[0] else 0)]
+    lo, hi, arith, step = _kc.plan_int_column(col)
+    if arith:
+        if step == 0:
+            return [struct.pack("<BQ", 0, int(lo) & _M64)]
+        return [struct.pack("<BQQ", 1, int(lo) & _M64, int(step) & _M64)]
+    mn, mx = int(lo), int(hi)
+    span = mx - mn
+    width, dt = next(w for w in _WIDTHS if span < 1 << (8 * w[0]))
+    if col.dtype.kind == "u":  # no negative differences, no overflow
+        d = col - col.dtype.type(mn)
+    else:
+        d = (col.astype(np.int64, copy=False) - np.int64(mn)).view(np.uint64)
+    return [struct.pack("<BQB", 2, mn & _M64, width), d.astype(dt, copy=False).tobytes()]
+
+
+def unpack_ints(r: Reader, n: int, signed: bool = True) -> np.ndarray:
+    """Inverse of :func:`pack_ints`: ``n`` values as int64 (``signed``) or uint64."""
+    mode = r.u8()
+    if mode == 0:
+        out = np.full(n, r.u64(), np.uint64)
+    elif mode == 1:
+        start, step = r.u64(), r.u64()
+        out = np.arange(n, dtype=np.uint64)
+        out *= np.uint64(step)
+        out += np.uint64(start)
+    elif mode == 2:
+        base = r.u64()
+        width = r.u8()
+        dt = _WIDTH_DTYPE.get(width)
+        if dt is None:
+            raise FormatError(f"{r.what}: bad integer column width {width}")
+        out = np.frombuffer(r.take(n * width), dt).astype(np.uint64)
+        out += np.uint64(base)
+    else:
+        raise FormatError(f"{r.what}: unknown integer column mode {mode}")
+    return out.view(np.int64) if signed else out
+
+
+def _meta(t) -> bytes:
+    """The META section: counters and configuration as compact JSON (UTF-8, sorted keys;
+    ``custom`` as hex). ``rule``/``thermal_config``/``policy`` appear only where they differ
+    from the genesis record's. JSON because the C parser reads it ~10x faster than the
+    canonical value encoding, and META is not hashed."""
+    m = {"name": t.name, "id": t.id, "semantics": t.semantics, "created_at": t.created_at, "last_consolidation": t.last_consolidation,
+         "total_deltas": t.total_deltas, "total_consolidations": t.total_consolidations,
+         "custom": None if t.custom is None else bytes(t.custom).hex(), "head_hash": t.head_hash,
+         "records": len(t._chain), "state_digest": t.state_digest()}
+    genesis = t._chain.records[0].args
+    for name, cfg in (("rule", t.rule), ("thermal_config", t.thermal_config), ("policy", t.policy)):
+        d = cfg.to_dict()
+        if d != genesis.get(name):  # changed since genesis (configure): store the current one
+            m[name] = d
+    return json.dumps(m, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _read_meta(b: bytes) -> Dict[str, Any]:
+    try:
+        meta = json.loads(b.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise FormatError("META section is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise FormatError("META section is not a mapping")
+    c = meta.get("custom")
+    if c is not None:
+        try:
+            meta["custom"] = bytes.fromhex(c)
+        except (TypeError, ValueError):
+            raise FormatError("META custom is not hex") from None
+    return meta
+
+
+def _lp_bytes(b: bytes) -> bytes:
+    return struct.pack("<Q", len(b)) + b
+
+
+def _opt_bytes(b: Optional[bytes]) -> bytes:
+    return b"\x00" if b is None else b"\x01" + _lp_bytes(b)
+
+
+def _value_ref(s, view: np.ndarray) -> List[Any]:
+    """``u8 0, u64 arena offset`` for a value held in the arena, else ``u8 1, u64 n, 2n bytes``."""
+    o = s.offset_of(view)
+    if o >= 0 or view.shape[0] == 0:
+        return [struct.pack("<BQ", 0, max(o, 0))]
+    return [struct.pack("<BQ", 1, view.shape[0]), np.ascontiguousarray(view).tobytes()]
+
+
+#: operation arguments this long or longer are stored zlib-compressed when that at least halves
+#: them; a ratio over _MAX_RATIO is never written (so a reader can bound what it inflates)
+_ZLIB_FROM = 128
+_MAX_RATIO = 16
+
+
+def _pack_args(ab: bytes) -> List[bytes]:
+    """``u8 0 | lp(args)`` or ``u8 1 | lp(zlib(args))``."""
+    if len(ab) >= _ZLIB_FROM:
+        c = zlib.compress(ab, 6)
+        if 2 * len(c) <= len(ab) and len(c) * _MAX_RATIO >= len(ab):
+            return [b"\x01", _lp_bytes(c)]
+    return [b"\x00", _lp_bytes(ab)]
+
+
+def _unpack_args(r: Reader) -> bytes:
+    how = r.u8()
+    b = _lp(r)
+    if how == 0:
+        return b
+    if how != 1:
+        raise FormatError(f"{r.what}: unknown argument encoding {how}")
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(b, _MAX_RATIO * len(b) + 1)
+    except zlib.error:
+        raise FormatError(f"{r.what}: corrupt compressed arguments") from None
+    if not d.eof or d.unused_data or len(out) > _MAX_RATIO * len(b):
+        raise FormatError(f"{r.what}: compressed arguments are malformed or inflate too far")
+    return out
+
+
+def _encode_record_v2(s, rec: Record) -> List[Any]:
+    kind = rec.kind
+    out: List[Any] = [bytes([_KIND[kind]]), bytes.fromhex(rec.hash)]
+    if kind == "delta":
+        out += [_lp_bytes(str(rec.id).encode()),
+                struct.pack("<BQqQ", int(rec.delta_type), s.kid_of(rec.key), int(rec.timestamp),
+                            rec.value.shape[0])]
+        out += _value_ref(s, rec.value)
+        obs = rec.observation_count
+        out += [_lp_bytes(rec.source.encode("utf-8", "surrogatepass")),
+                bytes([rec.strength.polarity & 0xFF, rec.strength.magnitude]),
+                b"\x00" if obs is None else b"\x01" + struct.pack("<Q", int(obs) & _M64),
+                _opt_bytes(rec.custom)]
+    elif kind == "batch":
+        n = len(rec)
+        kids = rec._kids if rec._kids is not None and rec._ktab is s.keys else s.keys.add_many(rec.keys)
+        out += [_lp_bytes(str(rec.id).encode()), _lp_bytes(rec.source.encode("utf-8", "surrogatepass")),
+                struct.pack("<qQ", int(rec.timestamp), n)]
+        out += pack_ints(rec.types)
+        out += pack_ints(kids)
+        out += pack_ints(np.diff(rec.offsets))
+        out += _value_ref(s, rec.values)
+        st = rec.strengths
+        out += pack_ints(st["polarity"])
+        out += pack_ints(st["magnitude"])
+        out += pack_ints(rec.timestamps)
+    else:
+        out += [_lp_bytes(rec.op.encode()), struct.pack("<q", int(rec.timestamp))] + _pack_args(rec.args_bytes())
+    return out
 
 
 def encode_v2(t, extensions: Optional[Dict[str, Any]] = None) -> bytes:
-    """The capsule as ``.thermo`` v2 bytes (state snapshot + full record history)."""
+    """The capsule as ``.thermo`` v2 bytes: key table, value arena (every value once,
+    shared by entries and records), entry columns and the full record history."""
     with t._lock:
-        meta = encode_value(_meta(t))
-        entr, _ = _entry_columns(t)
-        recs = [struct.pack("<Q", len(t._chain))]
-        recs.extend(encode_record(r) for r in t._chain.records)
-        sections = [_section(b"META", meta), _section(b"ENTR", entr), _section(b"RECS", b"".join(recs))]
+        s = t._store
+        meta = _meta(t)
+        keys = s.keys
+        nk = len(keys)
+        kparts = [struct.pack("<Q", nk)] + pack_ints(keys.lengths()) + [memoryview(keys.blob)]
+        vals = s.vals[: s.vend].view(np.uint8)
+        rows = np.flatnonzero(s.live() != FREE)
+        n = int(rows.shape[0])
+        dense = n == s.nrows
+        col = (lambda c: c[:n]) if dense else (lambda c: c[rows])  # noqa: E731
+        eparts: List[Any] = [struct.pack("<Q", n)]
+        for c in (s.layer, s.kid, s.pol, s.mag, s.count, s.ts, s.voff, s.vlen):
+            eparts += pack_ints(col(c))
+        rparts: List[Any] = [struct.pack("<Q", len(t._chain))]
+        for rec in t._chain.records:
+            rparts += _encode_record_v2(s, rec)
+        sections = [_section(b"META", [meta]), _section(b"KEYS", kparts),
+                    _section(b"VALS", [memoryview(vals)], s.vhash.intdigest()),
+                    _section(b"ENTR", eparts), _section(b"RECS", rparts)]
         ext = dict(getattr(t, "extensions", None) or {})
         if extensions:
             ext.update(extensions)
         if ext:
-            sections.append(_section(b"EXTN", encode_value(ext)))
-    header = MAGIC + struct.pack("<HHII", 2, 0, len(sections), 0)
-    return header + b"".join(sections)
+            sections.append(_section(b"EXTN", [encode_value(ext)]))
+        header = MAGIC + struct.pack("<HHII", 2, 0, len(sections), 0)
+        return b"".join([header] + [p for sec in sections for p in sec])
 
 
-def _sections(data: bytes) -> Dict[bytes, Tuple[int, int]]:
+_REQUIRED_V2 = (b"META", b"KEYS", b"VALS", b"ENTR", b"RECS")
+
+
+def _sections(data: bytes, states: Optional[Dict[bytes, Any]] = None) -> Dict[bytes, Tuple[int, int]]:
+    """Section tag -> (start, end) of its payload, every checksum checked. Tags present in
+    ``states`` get their xxh3 state stored there (to keep hashing appended bytes)."""
     r = Reader(data, what=".thermo v2")
     if r.take(4) != MAGIC:
         raise FormatError("not a .thermo file (bad magic)")
@@ -434,6 +600,7 @@ def _sections(data: bytes) -> Dict[bytes, Tuple[int, int]]:
     if nsec > 64:
         raise FormatError(f"implausible section count {nsec}")
     out: Dict[bytes, Tuple[int, int]] = {}
+    mv = memoryview(data)
     for _ in range(nsec):
         tag = r.take(4)
         sflags = r.u32()
@@ -445,102 +612,271 @@ def _sections(data: bytes) -> Dict[bytes, Tuple[int, int]]:
         r.pos += length
         if sflags != 0:
             raise FormatError(f"unknown flags on section {tag!r}")
-        if xxhash.xxh3_64_intdigest(memoryview(data)[start:start + length]) != checksum:
+        if states is not None and tag in states:
+            h = xxhash.xxh3_64()
+            h.update(mv[start:start + length])
+            states[tag] = h
+            got = h.intdigest()
+        else:
+            got = xxhash.xxh3_64_intdigest(mv[start:start + length])
+        if got != checksum:
             raise FormatError(f"section {tag!r} checksum mismatch (corrupt file)")
         if tag in out:
             raise FormatError(f"duplicate section {tag!r}")
         out[tag] = (start, start + length)
     if r.left():
         raise FormatError(f"{r.left()} trailing bytes after the last section")
-    for need in (b"META", b"ENTR", b"RECS"):
+    for need in _REQUIRED_V2:
         if need not in out:
             raise FormatError(f"missing section {need.decode()}")
     return out
 
 
-def _decode_entries(data: bytes, start: int, end: int):
-    r = Reader(data, start, end, "ENTR section")
-    n, nvals, nkb = struct.unpack("<QQQ", r.take(24))
-    need = n * (1 + 1 + 1 + 8 + 8 + 4 + 4) + nkb + 2 * nvals
-    if need != r.left():
-        raise FormatError(f"ENTR section: columns need {need} bytes, section has {r.left()}")
-    col = lambda dt, k: np.frombuffer(r.take(k * np.dtype(dt).itemsize), dt).copy()  # noqa: E731
-    layer = col(np.uint8, n)
-    pol = col(np.int8, n)
-    mag = col(np.uint8, n)
-    count = col(np.uint64, n)
-    ts = col(np.int64, n)
-    klen = col(np.uint32, n).astype(np.int64)
-    vlen = col(np.uint32, n).astype(np.int64)
-    kb = r.take(nkb)
-    vals = np.frombuffer(bytearray(r.take(2 * nvals)), SIGNAL)
-    if n and (layer.max() > 3 or pol.min() < -1 or pol.max() > 1):
-        raise FormatError("ENTR section: bad layer or polarity")
-    if int(klen.sum()) != nkb or int(vlen.sum()) != nvals:
-        raise FormatError("ENTR section: lengths disagree with totals")
-    if nvals and (vals["polarity"].min() < -1 or vals["polarity"].max() > 1):
-        raise FormatError("ENTR section: bad value polarity")
-    if n and klen.min() == 0:
-        raise FormatError("ENTR section: empty key")
-    if n and klen.max() > MAX_KEY_BYTES_ON_LOAD:
-        raise FormatError(f"ENTR section: a key of {int(klen.max())} bytes (at most {MAX_KEY_BYTES_ON_LOAD})")
-    keys = _split_keys(kb, klen, "key")
-    if len(set(zip(keys, layer.tolist()))) != n:
-        raise FormatError("ENTR section: a key appears twice in one layer")
-    return keys, layer, pol, mag, count, ts, vals, vlen
+class _Budget:
+    """Rows a file may make the decoder allocate: proportional to its size, so a small
+    hostile file cannot claim billions of rows through constant-encoded columns."""
+
+    def __init__(self, nbytes: int):
+        self.left = 65_536 + 32 * nbytes
+
+    def take(self, n: int, what: str) -> int:
+        if n > self.left:
+            raise FormatError(f"{what}: {n} rows is implausible for a file of this size")
+        self.left -= n
+        return n
 
 
-def _decode_records(data: bytes, start: int, end: int, rehash: bool = True) -> List[Record]:
-    r = Reader(data, start, end, "RECS section")
+def _decode_keys(data: bytes, start: int, end: int, budget: _Budget) -> KeyTable:
+    r = Reader(data, start, end, "KEYS section")
     n = r.u64()
-    if n * 37 > r.left():
-        raise FormatError(f"RECS section claims {n} records, too many for its size")
-    recs = [decode_record(r, rehash) for _ in range(n)]
+    if n > r.left():  # every key has at least one byte
+        raise FormatError(f"KEYS section claims {n} keys, more than its bytes")
+    lens = unpack_ints(r, n)
+    total = int(lens.sum()) if n else 0
+    if n and (int(lens.min()) < 1 or int(lens.max()) > MAX_KEY_BYTES_ON_LOAD):
+        raise FormatError("KEYS section: a key is empty or over-long")
+    if total != r.left():
+        raise FormatError(f"KEYS section: key lengths sum to {total}, {r.left()} bytes follow")
+    blob = data[r.pos:end]
+    try:
+        blob.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise FormatError("KEYS section: keys are not valid UTF-8") from None
+    if n:
+        starts = np.zeros(n, np.int64)
+        np.cumsum(lens[:-1], out=starts[1:])
+        first = np.frombuffer(blob, np.uint8)[starts]
+        if ((first & 0xC0) == 0x80).any():
+            raise FormatError("KEYS section: a key starts inside a UTF-8 character")
+    table = KeyTable(n)
+    table.add_blob(blob, lens)
+    if len(table) != n:
+        raise FormatError("KEYS section: a key appears twice")
+    return table
+
+
+def _decode_vals(data: bytes, start: int, end: int) -> np.ndarray:
+    if (end - start) % 2:
+        raise FormatError("VALS section: odd length (signals are 2 bytes)")
+    raw = np.frombuffer(data, np.uint8, end - start, start)
+    bad = int(_kc.check_polarity(raw))
+    if bad >= 0:
+        raise FormatError(f"VALS section: signal {bad} has an invalid polarity")
+    # no copy: the arena starts as a read-only view of the file's bytes (it is append-only,
+    # and its first append moves it to a new buffer)
+    return raw.view(SIGNAL)
+
+
+def _decode_entries_v2(data: bytes, start: int, end: int, budget: _Budget, nkeys: int, nsig: int):
+    r = Reader(data, start, end, "ENTR section")
+    n = budget.take(r.u64(), "ENTR section")
+    if n > 4 * nkeys:
+        raise FormatError("ENTR section: more entries than keys x layers")
+    layer = unpack_ints(r, n)
+    kid = unpack_ints(r, n)
+    pol = unpack_ints(r, n)
+    mag = unpack_ints(r, n)
+    count = unpack_ints(r, n, signed=False)
+    ts = unpack_ints(r, n)
+    voff = unpack_ints(r, n)
+    vlen = unpack_ints(r, n)
+    if r.left():
+        raise FormatError("ENTR section: trailing bytes")
+    if n:
+        if int(layer.min()) < 0 or int(layer.max()) > 3 or int(kid.min()) < 0 or int(kid.max()) >= nkeys:
+            raise FormatError("ENTR section: layer or key id out of range")
+        if int(pol.min()) < -1 or int(pol.max()) > 1 or int(mag.min()) < 0 or int(mag.max()) > 255:
+            raise FormatError("ENTR section: strength out of range")
+        if int(voff.min()) < 0 or int(vlen.min()) < 0 or int(vlen.max()) > 2 ** 31 - 1 \
+                or int((voff + vlen).max()) > nsig:
+            raise FormatError("ENTR section: value outside the VALS section")
+    return layer, kid, pol, mag, count, ts, voff, vlen
+
+
+def _value_at(r: Reader, arena: np.ndarray, n: int, what: str) -> Tuple[np.ndarray, int]:
+    """A record's value: ``(read-only arena view, offset)`` or an inline copy and -1."""
+    how = r.u8()
+    if how == 0:
+        o = r.u64()
+        if o + n > arena.shape[0]:
+            raise FormatError(f"{what}: value outside the VALS section")
+        v = arena[o:o + n]
+        v.flags.writeable = False
+        return v, o
+    if how != 1:
+        raise FormatError(f"{what}: unknown value reference {how}")
+    m = r.u64()
+    if m != n:
+        raise FormatError(f"{what}: inline value length disagrees")
+    return _signals_from_bytes(r.take(2 * n), what), -1
+
+
+def _decode_records_v2(data: bytes, start: int, end: int, budget: _Budget, keys: KeyTable,
+                       arena: np.ndarray) -> Tuple[List[Record], List[int]]:
+    """Records (hash taken from the file, ``prev_hash`` = the previous record's hash) and
+    the arena offset of each delta/batch record's values (-1 inline, None for operations)."""
+    r = Reader(data, start, end, "RECS section")
+    count = r.u64()
+    if count * 34 > r.left():
+        raise FormatError(f"RECS section claims {count} records, too many for its size")
+    recs: List[Record] = []
+    offs: List[Optional[int]] = []
+    prev: Optional[str] = None
+    nk = len(keys)
+    for i in range(count):
+        kind = r.u8()
+        h = r.take(32).hex()
+        what = f"record {i}"
+        if kind == 0:
+            did = _text(_lp(r), "delta id")
+            dtype, kid, ts, nv = struct.unpack("<BQqQ", r.take(25))
+            if kid >= nk or dtype > 3:
+                raise FormatError(f"{what}: key id or delta type out of range")
+            value, o = _value_at(r, arena, nv, what)
+            source = _text(_lp(r), "delta source")
+            sb = r.take(2)
+            strength = _signal(sb[0], sb[1], "delta strength")
+            flag = r.u8()
+            if flag not in (0, 1):
+                raise FormatError(f"{what}: malformed observation count")
+            obs = r.u64() if flag else None
+            custom = _opt_lp(r)
+            try:
+                rec: Record = Delta(dtype, keys[kid], value, source=source, strength=strength, timestamp=ts,
+                                    id=did, observation_count=obs, custom=custom)
+            except ValidationError as e:
+                raise FormatError(f"invalid delta record: {e}") from None
+            rec.value = value
+        elif kind == 1:
+            bid = _text(_lp(r), "batch id")
+            source = _text(_lp(r), "batch source")
+            ts, n = struct.unpack("<qQ", r.take(16))
+            budget.take(n, what)
+            types = unpack_ints(r, n).astype(np.uint8)
+            kids = unpack_ints(r, n)
+            lens = unpack_ints(r, n)
+            if n and (int(kids.min()) < 0 or int(kids.max()) >= nk or int(lens.min()) < 0):
+                raise FormatError(f"{what}: key id or value length out of range")
+            offsets = np.zeros(n + 1, np.int64)
+            np.cumsum(lens, out=offsets[1:])
+            values, o = _value_at(r, arena, int(offsets[-1]), what)
+            pol = unpack_ints(r, n)
+            mag = unpack_ints(r, n)
+            tss = unpack_ints(r, n)
+            if n and (int(types.max()) > 3 or int(pol.min()) < -1 or int(pol.max()) > 1
+                      or int(mag.min()) < 0 or int(mag.max()) > 255):
+                raise FormatError(f"{what}: delta type or strength out of range")
+            st = np.empty(n, SIGNAL)
+            st["polarity"] = pol
+            st["magnitude"] = mag
+            rec = DeltaBatch((), types, values, offsets, st, tss, source=source, id=bid, timestamp=ts,
+                             _trusted=True)
+            rec.bind_keys(keys, kids)
+        elif kind == 2:
+            op = _text(_lp(r), "operation name")
+            ts = r.i64()
+            ab = _unpack_args(r)
+            args = decode_value(ab)
+            if not isinstance(args, dict):
+                raise FormatError("operation arguments must be a mapping")
+            rec, o = OpRecord(op, args, ts, None), None
+            rec._abytes = ab
+        else:
+            raise FormatError(f"{what}: unknown record kind {kind}")
+        rec.prev_hash = prev
+        rec._hash = h
+        prev = h
+        recs.append(rec)
+        offs.append(o)
     if r.left():
         raise FormatError("RECS section: trailing bytes")
-    return recs
+    return recs, offs
 
 
-def _rebuild_pending(t) -> None:
-    """Re-apply the deltas recorded since the last consolidation as pending."""
+def _rebuild_pending(t, offs: Optional[List[Optional[int]]] = None) -> None:
+    """Re-apply the deltas recorded since the last consolidation as pending (``offs``: where
+    their values already are in the arena)."""
     recs = t._chain.records
     i = len(recs)
     while i > 0 and not (recs[i - 1].kind == "op" and recs[i - 1].op == "consolidate"):
         i -= 1
-    for rec in recs[i:]:
+    for j in range(i, len(recs)):
+        rec = recs[j]
+        o = None if offs is None or offs[j] is None or offs[j] < 0 else offs[j]
         if rec.kind == "delta":
-            t._apply_delta_state(rec)
+            t._apply_delta_state(rec, o)
         elif rec.kind == "batch":
-            t._apply_batch_state(rec)
+            t._apply_batch_state(rec, o)
 
 
 def decode_v2(data: bytes, *, clock=None, verify: bool = True):
     """A capsule from ``.thermo`` v2 bytes.
 
     Always checked: every section's xxh3 checksum, every length and count,
-    every value's domain, the links between records. With ``verify`` (default)
-    also every record's SHA-256 and the state digest; ``verify=False`` trusts
-    them (the checksums already catch corruption) and loads faster."""
+    every value's domain. With ``verify`` (default) also every record's SHA-256
+    (and so every link) and the state digest; ``verify=False`` trusts them (the
+    checksums already catch corruption) and loads faster."""
     from .core import Thermogram
-    secs = _sections(data)
-    meta = decode_value(data[slice(*secs[b"META"])])
-    if not isinstance(meta, dict):
-        raise FormatError("META section is not a mapping")
-    recs = _decode_records(data, *secs[b"RECS"], rehash=verify)
+    states: Dict[bytes, Any] = {b"VALS": None}
+    secs = _sections(data, states)
+    budget = _Budget(len(data))
+    meta = _read_meta(data[slice(*secs[b"META"])])
+    keys = _decode_keys(data, *secs[b"KEYS"], budget)
+    arena = _decode_vals(data, *secs[b"VALS"])
+    nsig = int(arena.shape[0])
+    cols = _decode_entries_v2(data, *secs[b"ENTR"], budget, len(keys), nsig)
+    recs, offs = _decode_records_v2(data, *secs[b"RECS"], budget, keys, arena)
     if not recs:
         raise FormatError("RECS section has no genesis record")
     try:
-        t = Thermogram.from_genesis(recs[0], clock=clock)
-        for rec in recs[1:]:
-            t._chain.append_verified(rec, rehash=verify)
-        keys, layer, pol, mag, count, ts, vals, vlen = _decode_entries(data, *secs[b"ENTR"])
-        t._store.bulk_load(keys, layer, pol, mag, count, ts, vals, vlen)
+        t = Thermogram.from_genesis(recs[0], clock=clock, verify=verify)
+        chain = t._chain
+        if verify:
+            for rec in recs[1:]:
+                chain.append_verified(rec, rehash=True)
+        else:
+            chain.records.extend(recs[1:])
+            chain.head_hash = recs[-1].hash
+        s = t._store
+        bad = s.load_snapshot(keys, arena, states[b"VALS"], *cols)
+        if bad >= 0:
+            raise FormatError(f"ENTR section: entry {bad} repeats a (key, layer) pair")
+        ro = s.vals_ro
+        for rec, o in zip(recs, offs):
+            if o is not None and o >= 0:
+                attr = "value" if rec.kind == "delta" else "values"
+                n = getattr(rec, attr).shape[0]
+                setattr(rec, attr, ro[o:o + n])
+                s.track(rec, attr, o, n)
         t._replaying = True
-        _rebuild_pending(t)
+        _rebuild_pending(t, offs)
         t._replaying = False
-        t._rule = PlasticityRule.from_dict(meta["rule"])
-        t._thermal_config = ThermalConfig.from_dict(meta["thermal_config"])
-        t._policy = ConsolidationPolicy.from_dict(meta["policy"])
+        if "rule" in meta:
+            t._rule = PlasticityRule.from_dict(meta["rule"])
+        if "thermal_config" in meta:
+            t._thermal_config = ThermalConfig.from_dict(meta["thermal_config"])
+        if "policy" in meta:
+            t._policy = ConsolidationPolicy.from_dict(meta["policy"])
         t.created_at = int(meta["created_at"])
         t.last_consolidation = int(meta["last_consolidation"])
         t.total_deltas = int(meta["total_deltas"])
@@ -555,7 +891,6 @@ def decode_v2(data: bytes, *, clock=None, verify: bool = True):
     t._digest = None
     if verify and t.state_digest() != meta.get("state_digest"):
         raise FormatError("state digest in META does not match the decoded state")
-
     if b"EXTN" in secs:
         ext = decode_value(data[slice(*secs[b"EXTN"])])
         if not isinstance(ext, dict):

@@ -135,7 +135,8 @@ class Thermogram:
                  thermal_config: Optional[ThermalConfig] = None,
                  policy: Optional[ConsolidationPolicy] = None, clock: Optional[Clock] = None,
                  semantics: str = "fixed", id: Optional[str] = None,
-                 limits: Optional[Limits] = None, _genesis: Optional[OpRecord] = None):
+                 limits: Optional[Limits] = None, _genesis: Optional[OpRecord] = None,
+                 _rehash_genesis: bool = True):
         if not isinstance(name, str):
             raise ValidationError(f"name must be a str, got {type(name).__name__}")
         rule = PlasticityRule.stdp_like() if rule is None else rule
@@ -186,7 +187,7 @@ class Thermogram:
         else:
             self.created_at = int(_genesis.timestamp)
             self.last_consolidation = self.created_at
-            self._chain.append_verified(_genesis)
+            self._chain.append_verified(_genesis, rehash=_rehash_genesis)
 
     # ------------------------------------------------------------------ configuration
     name = property(lambda self: self._name, doc="Capsule name (set at creation).")
@@ -448,10 +449,10 @@ class Thermogram:
             return Kept(self._pending.overlay.get(d.key), d.value, d.strength)
         return obj
 
-    def _apply_delta_state(self, d: Delta) -> None:
+    def _apply_delta_state(self, d: Delta, voff: Optional[int] = None) -> None:
         entry = self._overlay_entry(d, d)
         kid = self._store.kid_for(d.key)
-        self._pending.append_delta(kid, d, entry)
+        self._pending.append_delta(kid, d, entry, voff)
         self.total_deltas += 1
 
     @_locked
@@ -486,7 +487,7 @@ class Thermogram:
         self._commit(delta, lambda: self._apply_delta_state(delta))
         self._maybe_consolidate()
 
-    def _apply_batch_state(self, b: DeltaBatch) -> None:
+    def _apply_batch_state(self, b: DeltaBatch, voff: Optional[int] = None) -> None:
         klen, joined = b._key_blob()
         kids = self._store.kids_for_blob(joined, np.frombuffer(klen, np.uint64).astype(np.int64))
         entries = None
@@ -504,7 +505,7 @@ class Thermogram:
                     e = Kept(prev, b.value(i), Signal._raw(int(s[0]), int(s[1])))
                 shadow[k] = e
                 entries.append(e)
-        self._pending.append_batch(kids, b, entries)
+        self._pending.append_batch(kids, b, entries, voff)
         b.bind_keys(self._store.keys, kids)
         self.total_deltas += len(b)
 
@@ -918,8 +919,10 @@ class Thermogram:
             "warm", "reinforce", "weaken", "insert_entry", "set_custom", "import", "configure", "sign_head")
 
     @classmethod
-    def from_genesis(cls, genesis: OpRecord, *, clock: Optional[Clock] = None) -> "Thermogram":
-        """An empty capsule with the configuration a genesis record carries."""
+    def from_genesis(cls, genesis: OpRecord, *, clock: Optional[Clock] = None,
+                     verify: bool = True) -> "Thermogram":
+        """An empty capsule with the configuration a genesis record carries
+        (``verify=False``: trust the record's stored hash)."""
         if not isinstance(genesis, OpRecord) or genesis.op != "genesis":
             raise ChainError("the first record must be the capsule's genesis record", index=0)
         a = genesis.args
@@ -927,7 +930,8 @@ class Thermogram:
             return cls(a["name"], PlasticityRule.from_dict(a["rule"]),
                        thermal_config=ThermalConfig.from_dict(a["thermal_config"]),
                        policy=ConsolidationPolicy.from_dict(a["policy"]), clock=clock,
-                       semantics=a["semantics"], id=a["id"], _genesis=genesis.copy())
+                       semantics=a["semantics"], id=a["id"], _genesis=genesis.copy(),
+                       _rehash_genesis=verify)
         except (KeyError, TypeError) as e:
             raise ChainError(f"genesis record is malformed: {e}", index=0) from None
 
@@ -1113,17 +1117,12 @@ class Thermogram:
         return decode(data, semantics=semantics, clock=clock, verify=verify)
 
     # ------------------------------------------------------------------ digest, stats, display
-    def _live_rows_sorted(self) -> Tuple[np.ndarray, List[str]]:
-        """Live rows ordered by (layer, key), and their keys."""
+    def _live_rows_sorted(self) -> np.ndarray:
+        """Live rows ordered by (layer, key)."""
         s = self._store
         rows = np.flatnonzero(s.live() != FREE)
-        keys = s.keys
-        names = keys.take(s.kid[rows].tolist())
-        by_key = sorted(range(len(rows)), key=names.__getitem__)
-        rows = rows[np.array(by_key, dtype=np.int64)] if by_key else rows
-        order = np.argsort(s.layer[rows], kind="stable")
-        rows = rows[order]
-        return rows, keys.take(s.kid[rows].tolist())
+        rows = rows[s.keys.argsort(s.kid[rows])]
+        return rows[np.argsort(s.layer[rows], kind="stable")]
 
     def state_digest(self) -> str:
         """SHA-256 (hex) over the whole logical state: every layer's entries sorted
@@ -1137,14 +1136,14 @@ class Thermogram:
 
     def _compute_digest(self) -> str:
         s = self._store
-        rows, names = self._live_rows_sorted()
-        kb = [k.encode("utf-8", "surrogatepass") for k in names]
+        rows = self._live_rows_sorted()
+        kb, klen = s.keys.key_bytes(s.kid[rows])
         h = hashlib.sha256(b"thermogram:state:v2\x00")
         h.update(u64(len(rows)))
         h.update(s.layer[rows].tobytes())
-        h.update(np.fromiter((len(b) for b in kb), dtype=np.int64, count=len(kb)).tobytes())
-        h.update(b"".join(kb))
-        h.update(s.vlen[rows].tobytes())
+        h.update(klen.astype(np.int64).tobytes())
+        h.update(kb)
+        h.update(s.vlen[rows].astype(np.int64).tobytes())
         vals = np.empty(int(s.vlen[rows].sum()), SIGNAL)
         _kcodec.gather_values(s.voff, s.vlen, rows, s.vals.view(np.uint16), vals.view(np.uint16))
         h.update(vals.tobytes())
@@ -1152,7 +1151,7 @@ class Thermogram:
         p = self._pending
         kid, typ, pol, mag, ts, voff, vlen = p.columns()
         h.update(u64(p.n))
-        h.update(b"".join(lp(k.encode("utf-8", "surrogatepass")) for k in s.keys.take(kid.tolist())))
+        h.update(s.keys.framed(kid))
         h.update(typ.tobytes() + pol.tobytes() + mag.tobytes() + ts.tobytes() + vlen.tobytes())
         pvals = np.empty(int(vlen.sum()), SIGNAL)
         _kcodec.gather_values(voff, vlen, np.arange(p.n), s.vals.view(np.uint16), pvals.view(np.uint16))

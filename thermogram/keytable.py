@@ -148,6 +148,19 @@ class KeyTable:
         _kc.gather_values(self.off[: self.n], self.lengths(), kids, self._blob_array(), out)
         return out.tobytes(), lens
 
+    def argsort(self, kids: np.ndarray) -> np.ndarray:
+        """Positions that order ``kids`` by key (as ``sorted`` orders the ``str`` keys; stable)."""
+        kids = np.asarray(kids, np.int64)
+        return _kk.argsort_keys(self._blob_array(), self.off, kids)
+
+    def framed(self, kids: np.ndarray) -> bytes:
+        """``u64 length + UTF-8 bytes`` of each key of ``kids``, concatenated."""
+        kids = np.asarray(kids, np.int64)
+        lens = self.off[kids + 1] - self.off[kids]
+        out = np.empty(int(lens.sum()) + 8 * kids.shape[0], np.uint8)
+        _kk.frame_keys(self._blob_array(), self.off, kids, out)
+        return out.tobytes()
+
     # ------------------------------------------------------------------ registration
     def add(self, key: str) -> int:
         """Id of ``key``, registering it if new."""

@@ -78,11 +78,12 @@ class PendingLog:
             for c in self.COLS:
                 setattr(self, c, _grow(getattr(self, c), cap))
 
-    def append_delta(self, kid: int, d: Delta, overlay_entry: object) -> None:
+    def append_delta(self, kid: int, d: Delta, overlay_entry: object, voff: Optional[int] = None) -> None:
         """Append ``d`` (key id ``kid``) as one row; its value moves to the store's arena.
 
         ``overlay_entry`` becomes the overlay's entry for ``d.key`` (the delta itself or a
         :class:`Kept`); the dirty-size estimate grows by 2 bytes a signal + key length + 200.
+        ``voff``: the value is already in the arena at this offset (a loaded file).
         """
         nv = int(d.value.shape[0])
         self._reserve(1)
@@ -92,13 +93,14 @@ class PendingLog:
         self.pol[i] = d.strength.polarity
         self.mag[i] = d.strength.magnitude
         self.ts[i] = d.timestamp
-        self.voff[i] = self.store.adopt(d, "value", d.value)
+        self.voff[i] = self.store.adopt(d, "value", d.value) if voff is None else voff
         self.vlen[i] = nv
         self.n += 1
         self.overlay[d.key] = overlay_entry
         self.dirty_bytes += nv * 2 + len(d.key) + 200
 
-    def append_batch(self, kids: np.ndarray, b: DeltaBatch, overlay_entries=None) -> None:
+    def append_batch(self, kids: np.ndarray, b: DeltaBatch, overlay_entries=None,
+                     voff: Optional[int] = None) -> None:
         """Append every row of ``b`` (key ids ``kids``, one per row); its values move to the
         store's arena.
 
@@ -110,6 +112,8 @@ class PendingLog:
         overlay_entries : iterable, optional
             Overlay entry for each key, in row order; default ``(b, i)`` for row ``i``.
             A key repeated in ``b`` ends up with its last row's entry.
+        voff : int, optional
+            The values are already in the arena from this offset (a loaded file).
         """
         m = len(b)
         self._reserve(m)
@@ -120,7 +124,8 @@ class PendingLog:
         self.mag[s] = b.strengths["magnitude"]
         self.ts[s] = b.timestamps
         self.dirty_bytes += b.dirty_bytes()
-        self.voff[s] = b.offsets[:-1] + self.store.adopt(b, "values", b.values)
+        base = self.store.adopt(b, "values", b.values) if voff is None else voff
+        self.voff[s] = b.offsets[:-1] + base
         self.vlen[s] = np.diff(b.offsets)
         self.n += m
         if overlay_entries is None:

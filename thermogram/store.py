@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
+import xxhash
 
 from .kernels import thermal as _kt
+from .kernels import codec as _kc
 from .keytable import KeyTable
 from .signal import SIGNAL, Signal, copy_signals, put_signals
 
@@ -70,6 +72,8 @@ class EntryStore:
         self._clients: List[tuple] = []
         self._set_vals(np.zeros(max(16, value_capacity), SIGNAL))
         self.vend = 0
+        # xxh3 of vals[:vend], kept up to date by every append (the .thermo VALS checksum)
+        self.vhash = xxhash.xxh3_64()
 
     def _set_vals(self, arr: np.ndarray) -> None:
         """Install a value buffer and its read-only view."""
@@ -115,10 +119,13 @@ class EntryStore:
     def append_values(self, flat: np.ndarray) -> int:
         """Append a flat SIGNAL array to the arena; returns its offset."""
         n = int(flat.shape[0])
+        if n == 0:
+            return self.vend
         self.ensure_values(n)
         o = self.vend
         put_signals(self.vals, o, flat)
         self.vend = o + n
+        self.vhash.update(self.vals[o:o + n].view(np.uint8))
         return o
 
     def adopt(self, obj: object, attr: str, flat: np.ndarray) -> int:
@@ -140,6 +147,38 @@ class EntryStore:
         if rem or o < 0 or o + view.shape[0] > self.vend or (view.strides[0] != 2 and view.shape[0] > 1):
             return -1
         return o
+
+    def load_snapshot(self, keys: KeyTable, vals: np.ndarray, vhash, layer: np.ndarray, kid: np.ndarray,
+                      pol: np.ndarray, mag: np.ndarray, count: np.ndarray, ts: np.ndarray,
+                      voff: np.ndarray, vlen: np.ndarray) -> int:
+        """Replace the whole (empty) store: key table, value arena (all of ``vals`` is used;
+        ``vhash`` an xxh3_64 state over its bytes) and one row per entry, in order. Returns
+        -1, or the first row whose key id or layer is out of range or whose (key, layer) pair
+        repeats (the store is then unusable)."""
+        n = int(layer.shape[0])
+        self.keys = keys
+        self.ensure_keys(len(keys))
+        self._set_vals(vals)
+        self.vend = int(vals.shape[0])
+        self.vhash = vhash
+        self.ensure_rows(n)
+        self.layer[:n] = layer
+        self.kid[:n] = kid
+        self.pol[:n] = pol
+        self.mag[:n] = mag
+        self.count[:n] = count
+        self.ts[:n] = ts
+        self.voff[:n] = voff
+        self.vlen[:n] = vlen
+        self.nrows = n
+        bad = int(_kc.load_slots(self.layer[:n], self.kid[:n], len(keys), self.slot))
+        self.mark_changed()
+        return bad
+
+    def track(self, obj: object, attr: str, offset: int, n: int) -> None:
+        """Keep ``obj.<attr>`` (already a view of ``vals[offset:offset+n]``) pointing at the
+        live arena when it grows (see :meth:`adopt`)."""
+        self._clients.append((obj, attr, offset, n))
 
     # keys ---------------------------------------------------------------
     def kid_of(self, key: str) -> Optional[int]:
