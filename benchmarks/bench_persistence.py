@@ -27,7 +27,7 @@ def consolidated_capsule(n, signals=64, seed=0):
 
 
 class Codec:
-    params = ([10, 1000, 10000, 100000], ["v2", "v1"])
+    params = ([10, 100, 1000, 10000, 100000], ["v2", "v1"])
     param_names = ["entries", "format"]
     timeout = 300
 

@@ -70,6 +70,9 @@ def parse_reference(path):
                          open(path, encoding="utf-8").read().replace("\n", " ")):
         out[("memory/resident_bytes_per_entry", 1_000_000)] = float(m.group(1))
         out[("memory/peak_bytes_per_entry", 1_000_000)] = float(m.group(2))
+    m = re.search(r"encoded size is ([\d.]+) bytes per entry", open(path, encoding="utf-8").read())
+    if m:
+        out[("codec/bytes_per_entry", 1)] = float(m.group(1))
     out.setdefault(("memory/resident_bytes_per_entry", 1_000_000), REF_MEMORY_RESIDENT)
     out.setdefault(("memory/peak_bytes_per_entry", 1_000_000), REF_MEMORY_PEAK)
     return out
@@ -79,6 +82,8 @@ def parse_reference(path):
 
 # (label, reference row or None, asv benchmark, asv params, divisor: asv value / divisor = per op,
 #  unit: "ns" for times, "B" for bytes)
+CODEC_SIZES = (10, 100, 1000, 10_000, 100_000)
+
 ROWS = [
     ("delta_create signals=1", ("delta_create", 1), "DeltaCreate.time_delta_create", (1,), 1, "ns"),
     ("delta_create signals=64", None, "DeltaCreate.time_delta_create", (64,), 1, "ns"),
@@ -106,6 +111,9 @@ ROWS = [
     (f"apply_decay {n}", ("apply_decay", n) if n <= 100_000 else None, "ApplyDecay.time_apply_decay",
      (n,), 1, "ns") for n in (1000, 100_000, 1_000_000)
 ] + [
+    ("apply_decay 100000, first call on a fresh capsule", None, "ApplyDecayFresh.time_apply_decay_fresh",
+     (100_000,), 1, "ns"),
+] + [
     (f"run_thermal_transitions {n}", ("run_thermal_transitions", n) if n == 100_000 else None,
      "ThermalTransitions.time_run_thermal_transitions", (n,), 1, "ns") for n in (100_000, 1_000_000)
 ] + [
@@ -118,6 +126,21 @@ ROWS = [
 ] + [
     (f"plasticity {p}, scalar call", None, "Plasticity.time_apply_update_scalar", (p,), 1, "ns")
     for p in ("STDP", "Replace", "EMA", "Bayesian", "WTA")
+] + [
+    (f"codec encode v2 {n}", ("codec_encode", n) if n <= 10_000 else None, "Codec.time_encode",
+     (n, "v2"), 1, "ns") for n in CODEC_SIZES
+] + [
+    (f"codec decode v2 {n}", ("codec_decode", n) if n <= 10_000 else None, "Codec.time_decode",
+     (n, "v2"), 1, "ns") for n in CODEC_SIZES
+] + [
+    (f"codec decode+verify v2 {n}", None, "Codec.time_decode_verified", (n, "v2"), 1, "ns")
+    for n in CODEC_SIZES
+] + [
+    (f"codec v2 bytes/entry {n}", ("codec/bytes_per_entry", 1), "Codec.track_bytes_per_entry",
+     (n, "v2"), 1, "B") for n in CODEC_SIZES
+] + [
+    ("journal append (fsync batch), per record", None, "JournalAppend.time_append_20k", ("batch",),
+     20_000, "ns"),
 ] + [
     ("memory 1M x 64, resident bytes/entry", ("memory/resident_bytes_per_entry", 1_000_000),
      "Memory.track_resident_bytes_per_entry", (), 1, "B"),
@@ -156,6 +179,11 @@ TARGETS = [
     ("reads < 1 us at every size", "read ", "all_below_ns", 1000.0),
     ("consolidate 10k >= 2x faster", "consolidate 10000", "ratio", 2.0),
     ("memory <= 250 bytes/entry (reference 412)", "memory 1M x 64, resident bytes/entry", "max_ns", 250.0),
+    ("codec encode 10k >= 2x faster", "codec encode v2 10000", "ratio", 2.0),
+    ("codec decode 10k >= 2x faster", "codec decode v2 10000", "ratio", 2.0),
+    ("codec v2 file <= reference size (10k)", "codec v2 bytes/entry 10000", "ratio", 1.0),
+    ("codec v2 file <= reference size (100k)", "codec v2 bytes/entry 100000", "ratio", 1.0),
+    ("journal batch >= 200,000 records/s", "journal append (fsync batch), per record", "max_ns", 5000.0),
 ]
 
 
@@ -185,9 +213,9 @@ def asv_values(path):
     single = []
     out = {}
     for name, row in data.get("results", {}).items():
-        if not name.startswith("bench_core."):
+        module, _, short = name.partition(".")
+        if module not in ("bench_core", "bench_persistence"):
             continue
-        short = name[len("bench_core."):]
         values = row[ir]
         params = row[ip] if len(row) > ip else []
         if values is None:
@@ -324,10 +352,14 @@ def measure_direct(memory=True, log=print):
     # layer maintenance
     bc.spread_capsule(100).apply_decay()
     for n in (1000, 100_000):
-        # one decay per freshly spread capsule: the kernel's cost depends on the strengths,
-        # so a loop of decays on one capsule would drift (see bench_core.ApplyDecay)
-        note(f"apply_decay {n}", timed_stateful(lambda n=n: bc.spread_capsule(n),
-                                                lambda t: t.apply_decay()))
+        # repeated decays of one capsule, as the reference's criterion loop (the kernel is
+        # branch-free: its cost does not depend on the strengths; see bench_core.ApplyDecay)
+        t = bc.spread_capsule(n)
+        t.apply_decay()
+        note(f"apply_decay {n}", timed_readonly("f()", {"f": t.apply_decay}))
+        del t
+    note("apply_decay 100000, first call on a fresh capsule",
+         timed_stateful(lambda: bc.spread_capsule(100_000), lambda t: t.apply_decay()))
     tt = bc.ThermalTransitions()
     note("run_thermal_transitions 100000",
          timed_stateful(lambda: (tt.setup(100_000), tt)[1], lambda o: o.t.run_thermal_transitions()))
@@ -354,6 +386,30 @@ def measure_direct(memory=True, log=print):
              timed_readonly("f(c, n, 3600.0)", {"f": rule.apply_update, "c": Signal.positive(120),
                                                "n": Signal.negative(200)}))
     del cur, new
+
+    # persistence
+    import bench_persistence as bp
+    from thermogram import Thermogram
+    for n in CODEC_SIZES:
+        t = bp.consolidated_capsule(n)
+        data = t.to_bytes("v2")
+        Thermogram.from_bytes(data)
+        note(f"codec encode v2 {n}", timed_readonly("f('v2')", {"f": t.to_bytes}))
+        note(f"codec decode v2 {n}", timed_readonly("f(d, verify=False)", {"f": Thermogram.from_bytes, "d": data}))
+        note(f"codec decode+verify v2 {n}", timed_readonly("f(d)", {"f": Thermogram.from_bytes, "d": data}))
+        note(f"codec v2 bytes/entry {n}", len(data) / n)
+        del t, data
+    samples = []
+    for _ in range(5):
+        j = bp.JournalAppend()
+        j.setup("batch")
+        try:
+            t0 = timeit.default_timer()
+            j.time_append_20k("batch")
+            samples.append(timeit.default_timer() - t0)
+        finally:
+            j.teardown("batch")
+    note("journal append (fsync batch), per record", statistics.median(samples) / 20_000 * 1e9)
 
     if memory:
         log("  (memory: building 1,000,000 x 64 in a subprocess...)", file=sys.stderr)
@@ -433,7 +489,8 @@ def report(ours, ref, source):
         else:
             r, o, ratio = rows.get(label, (None, None, None))
             if kind == "ratio":
-                meas = "n/a" if ratio is None else f"{ratio:,.2f}x ({o:,.0f} ns)"
+                unit = "B" if "bytes" in label else "ns"
+                meas = "n/a" if ratio is None else f"{ratio:,.2f}x ({o:,.0f} {unit})"
                 ok = None if ratio is None else ratio >= thr
             else:
                 unit = "B" if "bytes" in label else "ns"

@@ -105,8 +105,7 @@ def gather_values(off, length, ids, src, out):
         i = ids[j]
         o = off[i]
         m = length[i]
-        for q in range(m):
-            out[p + q] = src[o + q]
+        out[p:p + m] = src[o:o + m]
         p += m
     return p
 

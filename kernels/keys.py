@@ -110,39 +110,111 @@ def _key_less(blob, off, a, b):
     return la < lb
 
 
-@kernel
-def argsort_keys(blob, off, kids):
-    """Stable order of ``kids`` by their keys (bottom-up merge sort); returns positions
-    into ``kids``."""
-    n = kids.shape[0]
-    idx = np.arange(n)
-    tmp = np.empty(n, np.int64)
+@kernel(inline=True)
+def _merge_sort(blob, off, kids, idx, lo, hi, tmp):
+    """Stable merge sort of ``idx[lo:hi]`` (positions into ``kids``) by key, in place."""
     width = 1
+    n = hi - lo
+    src = idx
+    dst = tmp
     while width < n:
-        for lo in range(0, n, 2 * width):
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
-            i = lo
+        for a in range(lo, hi, 2 * width):
+            mid = min(a + width, hi)
+            b = min(a + 2 * width, hi)
+            i = a
             j = mid
-            k = lo
-            while i < mid and j < hi:
-                if _key_less(blob, off, kids[idx[j]], kids[idx[i]]):
-                    tmp[k] = idx[j]
+            k = a
+            while i < mid and j < b:
+                if _key_less(blob, off, kids[src[j]], kids[src[i]]):
+                    dst[k] = src[j]
                     j += 1
                 else:
-                    tmp[k] = idx[i]
+                    dst[k] = src[i]
                     i += 1
                 k += 1
             while i < mid:
-                tmp[k] = idx[i]
+                dst[k] = src[i]
                 i += 1
                 k += 1
-            while j < hi:
-                tmp[k] = idx[j]
+            while j < b:
+                dst[k] = src[j]
                 j += 1
                 k += 1
-        idx, tmp = tmp, idx
+        src, dst = dst, src
         width *= 2
+    if src is not idx:
+        idx[lo:hi] = src[lo:hi]
+
+
+@kernel(inline=True)
+def _chunk(blob, off, k, depth):
+    """Bytes ``8*depth .. 8*depth+7`` of key ``k`` as a big-endian uint64 (zero-padded)."""
+    a = off[k] + 8 * depth
+    m = off[k + 1] - a
+    v = np.uint64(0)
+    for j in range(8):
+        v <<= np.uint64(8)
+        if j < m:
+            v |= np.uint64(blob[a + j])
+    return v
+
+
+@kernel
+def key_prefixes(blob, off, kids, out):
+    """``out[q]`` = the first 8 bytes of key ``kids[q]`` as a big-endian uint64 (zero-padded),
+    so that comparing prefixes as integers compares the keys' first 8 bytes."""
+    for q in range(kids.shape[0]):
+        out[q] = _chunk(blob, off, kids[q], 0)
+
+
+@kernel
+def sort_ties(blob, off, kids, prefix, idx):
+    """After a stable sort of ``idx`` by ``prefix`` (the first 8 bytes): order each run of
+    equal prefixes by the next 8 bytes, and so on (most-significant-chunk radix order);
+    keys whose chunks all tie differ only in length (zero padding), shorter first."""
+    n = idx.shape[0]
+    cur = prefix.copy()  # the chunk each position was last sorted by, per kids position
+    stack = [(0, n, 0)]
+    while len(stack):
+        lo, hi, depth = stack.pop()
+        a = lo
+        while a < hi:
+            b = a + 1
+            while b < hi and cur[idx[b]] == cur[idx[a]]:
+                b += 1
+            if b - a > 1:
+                longest = 0
+                for q in range(a, b):
+                    k = kids[idx[q]]
+                    longest = max(longest, off[k + 1] - off[k])
+                seg = idx[a:b].copy()
+                if longest <= 8 * (depth + 1):  # all bytes compared: shorter first
+                    lens = np.empty(b - a, np.int64)
+                    for q in range(b - a):
+                        k = kids[seg[q]]
+                        lens[q] = off[k + 1] - off[k]
+                    order = np.argsort(lens, kind="mergesort")
+                    for q in range(b - a):
+                        idx[a + q] = seg[order[q]]
+                else:
+                    nxt = np.empty(b - a, np.uint64)
+                    for q in range(b - a):
+                        nxt[q] = _chunk(blob, off, kids[seg[q]], depth + 1)
+                    order = np.argsort(nxt, kind="mergesort")
+                    for q in range(b - a):
+                        idx[a + q] = seg[order[q]]
+                        cur[seg[order[q]]] = nxt[order[q]]
+                    stack.append((a, b, depth + 1))
+            a = b
+
+
+@kernel
+def argsort_keys(blob, off, kids):
+    """Stable order of ``kids`` by their keys (merge sort); returns positions into ``kids``."""
+    n = kids.shape[0]
+    idx = np.arange(n)
+    tmp = np.empty(n, np.int64)
+    _merge_sort(blob, off, kids, idx, 0, n, tmp)
     return idx
 
 

@@ -235,3 +235,22 @@ def test_sigkill_never_loses_an_acknowledged_delta(tmp_path, mode):
             copy = Thermogram.load(path + ".copy")  # old or new, never a mix
             copy.verify()
     assert len(all_acked) >= kills // 2  # the writer made progress between kills
+
+
+def test_lone_surrogates_in_sources_and_unicode_keys_survive_the_journal(tmp_path):
+    """Sources are stored UTF-8 with lone surrogates passed through; reading them back
+    strictly would cut the journal there and lose the write."""
+    path = str(tmp_path / "s.thermo")
+    key, source = "kéy\U0001f511", "src\udc01"
+    with Thermogram.open(path, create=True, fsync="always") as t:
+        t.apply_delta(tg.Delta.create(key, signal_vector([(1, 9)]), source))
+        t.apply_batch(tg.DeltaBatch.from_arrays([key + "b"], [signal_vector([(1, 7)])], source=source))
+        digest = t.state_digest()
+    with Thermogram.open(path, readonly=True) as r:
+        assert r.state_digest() == digest
+        assert r.read(key) is not None and r.read(key + "b") is not None
+        assert r.history(key)[-1].source == source
+    t = Thermogram("v1", policy=ConsolidationPolicy.manual_only())
+    t.apply_delta(tg.Delta.create("k", signal_vector([(1, 9)]), source))  # stays pending
+    with pytest.raises(tg.ValidationError, match="surrogate"):
+        t.to_bytes("v1")

@@ -5,12 +5,14 @@ v2 layout (little-endian)::
     header   "THRM" | u16 version=2 | u16 flags=0 | u32 section count | u32 reserved=0
     section  4-byte tag | u32 flags=0 | u64 payload length | u64 xxh3_64(payload) | payload
 
-Sections: ``META`` (configuration and counters, canonical value encoding),
-``ENTR`` (the entry table as whole columns), ``RECS`` (every record since
-creation: kind, canonical bytes, hash), and optionally ``EXTN`` (extension
-state, e.g. an SNN, canonical value encoding). Every length is checked
-against the bytes that remain before anything is allocated; any
-inconsistency raises :class:`~thermogram.errors.FormatError`.
+Sections: ``META`` (counters and changed configuration, JSON), ``KEYS`` (the key
+table), ``VALS`` (the value arena: every value once), ``ENTR`` (entry columns
+pointing into both), ``RECS`` (every record since creation, referring to keys by
+id and values by arena offset) and optionally ``EXTN`` (extension state, e.g. an
+SNN, canonical value encoding). Integer columns are packed (constant, arithmetic
+or frame-of-reference). Every length is checked against the bytes that remain
+before anything is allocated; any inconsistency raises
+:class:`~thermogram.errors.FormatError`. docs/format.md is the specification.
 
 v1 is the reference crate's format (CRC32 over everything after a 16-byte
 header; u16-prefixed strings; entries in HashMap order). It is read fully —
@@ -240,6 +242,15 @@ def _text(b: bytes, what: str) -> str:
         raise FormatError(f"{what} is not valid UTF-8") from None
 
 
+def _rtext(b: bytes, what: str) -> str:
+    """A record's text field: UTF-8 with lone surrogates passed through, as the record
+    encodings write keys and sources."""
+    try:
+        return b.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise FormatError(f"{what} is not valid UTF-8") from None
+
+
 def _split_keys(kb: bytes, klen: np.ndarray, what: str) -> List[str]:
     """Keys from their concatenated UTF-8 bytes and byte lengths."""
     ends = np.cumsum(klen).tolist()
@@ -247,7 +258,7 @@ def _split_keys(kb: bytes, klen: np.ndarray, what: str) -> List[str]:
     if kb.isascii():  # byte offsets are character offsets: one decode, then slices
         text = kb.decode("ascii")
         return [text[a:b] for a, b in zip(starts, ends)]
-    return [_text(kb[a:b], what) for a, b in zip(starts, ends)]
+    return [_rtext(kb[a:b], what) for a, b in zip(starts, ends)]
 
 
 def _prev(b: Optional[bytes]) -> Optional[str]:
@@ -263,11 +274,11 @@ def _decode_delta(r: Reader) -> Delta:
     if r.take(len(_DELTA_TAG)) != _DELTA_TAG:
         raise FormatError(f"{r.what}: bad delta tag")
     dtype = _int_field(r)
-    did = _text(_lp(r), "delta id")
-    key = _text(_lp(r), "delta key")
+    did = _rtext(_lp(r), "delta id")
+    key = _rtext(_lp(r), "delta key")
     value = _signals_from_bytes(_lp(r), "delta value")
     ts = _int_field(r)
-    source = _text(_lp(r), "delta source")
+    source = _rtext(_lp(r), "delta source")
     sb = _lp(r)
     if len(sb) != 2:
         raise FormatError("delta strength must be 2 bytes")
@@ -294,8 +305,8 @@ def _decode_delta(r: Reader) -> Delta:
 def _decode_batch(r: Reader) -> DeltaBatch:
     if r.take(len(_BATCH_TAG)) != _BATCH_TAG:
         raise FormatError(f"{r.what}: bad batch tag")
-    bid = _text(_lp(r), "batch id")
-    source = _text(_lp(r), "batch source")
+    bid = _rtext(_lp(r), "batch id")
+    source = _rtext(_lp(r), "batch source")
     ts = _int_field(r)
     n = r.u64()
     if n > r.left():
@@ -340,7 +351,7 @@ def _decode_batch(r: Reader) -> DeltaBatch:
 def _decode_op(r: Reader) -> OpRecord:
     if r.take(len(_OP_TAG)) != _OP_TAG:
         raise FormatError(f"{r.what}: bad operation tag")
-    op = _text(_lp(r), "operation name")
+    op = _rtext(_lp(r), "operation name")
     ts = _int_field(r)
     args = decode_value(_lp(r))
     if not isinstance(args, dict):
@@ -466,6 +477,16 @@ def _read_meta(b: bytes) -> Dict[str, Any]:
             meta["custom"] = bytes.fromhex(c)
         except (TypeError, ValueError):
             raise FormatError("META custom is not hex") from None
+    for name, lo, hi in (("created_at", -2 ** 63, 2 ** 63), ("last_consolidation", -2 ** 63, 2 ** 63),
+                         ("total_deltas", 0, 2 ** 64), ("total_consolidations", 0, 2 ** 64)):
+        v = meta.get(name)
+        if type(v) is not int or not lo <= v < hi:
+            raise FormatError(f"META {name} must be an integer in [{lo}, {hi})")
+    for name in ("rule", "thermal_config", "policy"):
+        if name in meta and not isinstance(meta[name], dict):
+            raise FormatError(f"META {name} must be a mapping")
+    if not isinstance(meta.get("head_hash"), str) or not isinstance(meta.get("state_digest"), str):
+        raise FormatError("META head_hash and state_digest must be hex strings")
     return meta
 
 
@@ -707,8 +728,8 @@ def _decode_entries_v2(data: bytes, start: int, end: int, budget: _Budget, nkeys
             raise FormatError("ENTR section: layer or key id out of range")
         if int(pol.min()) < -1 or int(pol.max()) > 1 or int(mag.min()) < 0 or int(mag.max()) > 255:
             raise FormatError("ENTR section: strength out of range")
-        if int(voff.min()) < 0 or int(vlen.min()) < 0 or int(vlen.max()) > 2 ** 31 - 1 \
-                or int((voff + vlen).max()) > nsig:
+        if int(voff.min()) < 0 or int(vlen.min()) < 0 or int(voff.max()) > nsig or int(vlen.max()) > nsig \
+                or bool((vlen > nsig - voff).any()):  # each term <= nsig: no overflow
             raise FormatError("ENTR section: value outside the VALS section")
     return layer, kid, pol, mag, count, ts, voff, vlen
 
@@ -748,12 +769,12 @@ def _decode_records_v2(data: bytes, start: int, end: int, budget: _Budget, keys:
         h = r.take(32).hex()
         what = f"record {i}"
         if kind == 0:
-            did = _text(_lp(r), "delta id")
+            did = _rtext(_lp(r), "delta id")
             dtype, kid, ts, nv = struct.unpack("<BQqQ", r.take(25))
             if kid >= nk or dtype > 3:
                 raise FormatError(f"{what}: key id or delta type out of range")
             value, o = _value_at(r, arena, nv, what)
-            source = _text(_lp(r), "delta source")
+            source = _rtext(_lp(r), "delta source")
             sb = r.take(2)
             strength = _signal(sb[0], sb[1], "delta strength")
             flag = r.u8()
@@ -768,24 +789,26 @@ def _decode_records_v2(data: bytes, start: int, end: int, budget: _Budget, keys:
                 raise FormatError(f"invalid delta record: {e}") from None
             rec.value = value
         elif kind == 1:
-            bid = _text(_lp(r), "batch id")
-            source = _text(_lp(r), "batch source")
+            bid = _rtext(_lp(r), "batch id")
+            source = _rtext(_lp(r), "batch source")
             ts, n = struct.unpack("<qQ", r.take(16))
             budget.take(n, what)
-            types = unpack_ints(r, n).astype(np.uint8)
+            types = unpack_ints(r, n)
             kids = unpack_ints(r, n)
             lens = unpack_ints(r, n)
-            if n and (int(kids.min()) < 0 or int(kids.max()) >= nk or int(lens.min()) < 0):
-                raise FormatError(f"{what}: key id or value length out of range")
+            if n and (int(types.min()) < 0 or int(types.max()) > 3 or int(kids.min()) < 0
+                      or int(kids.max()) >= nk or int(lens.min()) < 0 or int(lens.max()) > arena.shape[0]
+                      or float(lens.sum(dtype=np.float64)) > arena.shape[0]):  # no int64 wrap
+                raise FormatError(f"{what}: delta type, key id or value length out of range")
+            types = types.astype(np.uint8)
             offsets = np.zeros(n + 1, np.int64)
             np.cumsum(lens, out=offsets[1:])
             values, o = _value_at(r, arena, int(offsets[-1]), what)
             pol = unpack_ints(r, n)
             mag = unpack_ints(r, n)
             tss = unpack_ints(r, n)
-            if n and (int(types.max()) > 3 or int(pol.min()) < -1 or int(pol.max()) > 1
-                      or int(mag.min()) < 0 or int(mag.max()) > 255):
-                raise FormatError(f"{what}: delta type or strength out of range")
+            if n and (int(pol.min()) < -1 or int(pol.max()) > 1 or int(mag.min()) < 0 or int(mag.max()) > 255):
+                raise FormatError(f"{what}: strength out of range")
             st = np.empty(n, SIGNAL)
             st["polarity"] = pol
             st["magnitude"] = mag
@@ -793,7 +816,7 @@ def _decode_records_v2(data: bytes, start: int, end: int, budget: _Budget, keys:
                              _trusted=True)
             rec.bind_keys(keys, kids)
         elif kind == 2:
-            op = _text(_lp(r), "operation name")
+            op = _rtext(_lp(r), "operation name")
             ts = r.i64()
             ab = _unpack_args(r)
             args = decode_value(ab)
@@ -884,7 +907,7 @@ def decode_v2(data: bytes, *, clock=None, verify: bool = True):
         t.custom = meta.get("custom")
     except FormatError:
         raise
-    except (ThermogramError, KeyError, TypeError, ValueError) as e:
+    except (ThermogramError, KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
         raise FormatError(f"inconsistent .thermo v2 content: {e}") from None
     if t.head_hash != meta.get("head_hash"):
         raise FormatError("head hash in META does not match the records")
@@ -1090,6 +1113,18 @@ def _pending_deltas(t) -> List[Delta]:
 
 
 def encode_v1(t) -> bytes:
+    """The capsule in the reference's ``.thermo`` v1 format (see :func:`_encode_v1`).
+
+    Raises :class:`ValidationError` if a string holds a lone surrogate: v1 strings are
+    strict UTF-8 for the Rust crate."""
+    try:
+        return _encode_v1(t)
+    except UnicodeEncodeError as e:
+        raise ValidationError(f"a string holds a lone surrogate ({e.object[e.start:e.end]!r}), which "
+                              ".thermo v1 (strict UTF-8 for the Rust crate) cannot store") from None
+
+
+def _encode_v1(t) -> bytes:
     """The capsule in the reference's ``.thermo`` v1 format.
 
     Entries are written in table order (for a capsule read from a v1 file and
@@ -1103,7 +1138,11 @@ def encode_v1(t) -> bytes:
     w = out.extend
 
     def s16(text: str, what: str) -> None:
-        b = text.encode("utf-8")
+        try:
+            b = text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(f"{what} {text!r} holds a lone surrogate, which .thermo v1 "
+                                  "(UTF-8 strings for the Rust crate) cannot store") from None
         if len(b) > 65535:
             raise ValidationError(f"{what} is {len(b)} bytes; .thermo v1 strings hold at most 65535")
         w(struct.pack("<H", len(b)))

@@ -382,6 +382,11 @@ class DeltaBatch(HashedRecord):
         for k in self.keys:
             if type(k) is not str or not k:
                 validate_key(k)
+        try:  # one C-speed pass: keys must be valid UTF-8 (no lone surrogates), as a Delta's
+            "".join(self.keys).encode("utf-8")
+        except UnicodeEncodeError:
+            for k in self.keys:
+                validate_key(k)
         for name, arr, dt in (("types", self.types, np.uint8), ("offsets", self.offsets, np.int64),
                               ("timestamps", self.timestamps, np.int64)):
             if not isinstance(arr, np.ndarray) or arr.dtype != dt:

@@ -31,6 +31,11 @@ def _raw16(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a).view(_U16)
 
 
+def raw16(a: np.ndarray) -> np.ndarray:
+    """A SIGNAL array as one uint16 word per signal (a view when contiguous, else a copy)."""
+    return _raw16(a)
+
+
 def copy_signals(a: np.ndarray) -> np.ndarray:
     """Fast copy of a SIGNAL array (as 2-byte words)."""
     out = np.empty(a.shape[0], SIGNAL)

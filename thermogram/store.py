@@ -16,7 +16,7 @@ import xxhash
 from .kernels import thermal as _kt
 from .kernels import codec as _kc
 from .keytable import KeyTable
-from .signal import SIGNAL, Signal, copy_signals, put_signals
+from .signal import SIGNAL, Signal, copy_signals, put_signals, raw16
 
 __all__ = ["EntryStore", "FREE"]
 
@@ -80,6 +80,8 @@ class EntryStore:
         self.vals = arr
         self.vals_ro = arr.view()
         self.vals_ro.flags.writeable = False
+        self._v16 = arr.view(np.uint16)  # one 2-byte word per signal: fast copies
+        self._v8 = arr.view(np.uint8)
 
     # capacity -----------------------------------------------------------
     def ensure_rows(self, extra: int) -> None:
@@ -123,9 +125,9 @@ class EntryStore:
             return self.vend
         self.ensure_values(n)
         o = self.vend
-        put_signals(self.vals, o, flat)
+        self._v16[o:o + n] = flat.view(np.uint16) if flat.flags.c_contiguous else raw16(flat)
         self.vend = o + n
-        self.vhash.update(self.vals[o:o + n].view(np.uint8))
+        self.vhash.update(self._v8[2 * o:2 * (o + n)])
         return o
 
     def adopt(self, obj: object, attr: str, flat: np.ndarray) -> int:
