@@ -103,3 +103,16 @@ def test_argsort_orders_like_sorted_str(keys):
     want = b"".join(struct.pack("<Q", len(k.encode("utf-8", "surrogatepass"))) + k.encode("utf-8", "surrogatepass")
                     for k in keys)
     assert framed == want
+
+
+def test_applied_batches_and_key_tables_pickle():
+    import pickle
+    t = _capsule()
+    b = DeltaBatch.from_arrays(["x", "y"], np.zeros((2, 3), np.float32), None, "create")
+    t.apply_batch(b)
+    assert b._ktab is t._store.keys  # bound: keys held as ids
+    c = pickle.loads(pickle.dumps(b))
+    assert c._ktab is None and c.keys == ("x", "y") and c.hash == b.hash and c.verify_hash()
+    assert np.array_equal(c.values, b.values)
+    k = pickle.loads(pickle.dumps(t._store.keys))
+    assert list(k) == ["x", "y"] and k.get("y") == 1

@@ -542,8 +542,11 @@ def _encode_record_v2(s, rec: Record) -> List[Any]:
     kind = rec.kind
     out: List[Any] = [bytes([_KIND[kind]]), bytes.fromhex(rec.hash)]
     if kind == "delta":
+        kid = s.kid_of(rec.key)
+        if kid is None:
+            raise ThermogramError(f"delta record {rec.id} names a key the capsule's table lacks")
         out += [_lp_bytes(str(rec.id).encode()),
-                struct.pack("<BQqQ", int(rec.delta_type), s.kid_of(rec.key), int(rec.timestamp),
+                struct.pack("<BQqQ", int(rec.delta_type), kid, int(rec.timestamp),
                             rec.value.shape[0])]
         out += _value_ref(s, rec.value)
         obs = rec.observation_count
@@ -553,7 +556,13 @@ def _encode_record_v2(s, rec: Record) -> List[Any]:
                 _opt_bytes(rec.custom)]
     elif kind == "batch":
         n = len(rec)
-        kids = rec._kids if rec._kids is not None and rec._ktab is s.keys else s.keys.add_many(rec.keys)
+        if rec._kids is not None and rec._ktab is s.keys:
+            kids = rec._kids
+        else:  # bound to another table (or not bound): look the keys up, never add them here
+            kids = np.array([s.keys.get(k) for k in rec.keys], dtype=object)
+            if any(k is None for k in kids):
+                raise ThermogramError(f"batch record {rec.id} names a key the capsule's table lacks")
+            kids = kids.astype(np.int64)
         out += [_lp_bytes(str(rec.id).encode()), _lp_bytes(rec.source.encode("utf-8", "surrogatepass")),
                 struct.pack("<qQ", int(rec.timestamp), n)]
         out += pack_ints(rec.types)

@@ -375,6 +375,18 @@ class DeltaBatch(HashedRecord):
         self._keys = None
         self._kcache = None
 
+    def __getstate__(self):
+        """Pickle as a free-standing batch: keys as a tuple, not ids into a capsule's table."""
+        state = {name: getattr(self, name) for name in DeltaBatch.__slots__}
+        if self._keys is None:
+            state.update(_keys=self.keys, _kids=None, _ktab=None)
+        state["_kcache"] = None
+        return (None, state)
+
+    def __setstate__(self, state) -> None:
+        for name, value in state[1].items():
+            object.__setattr__(self, name, value)
+
     def _validate(self) -> None:
         n = len(self.keys)
         if not isinstance(self.keys, tuple):

@@ -168,22 +168,30 @@ class KeyTable:
 
     # ------------------------------------------------------------------ registration
     def add(self, key: str) -> int:
-        """Id of ``key``, registering it if new."""
-        k = self.get(key)
+        """Id of ``key``, registering it if new (one probe either way)."""
+        k = self.recent.get(key)
         if k is not None:
             return k
+        if 2 * (self.n + 1) > self.tab.shape[0] or self.n + 2 > self.off.shape[0]:
+            self._reserve(1)
         kb = key.encode("utf-8", "surrogatepass")
-        self._reserve(1)
-        k = self.n
-        self.blob += kb
-        self.off[k + 1] = len(self.blob)
-        self.n = k + 1
         mask = self._mask
         tab = self._tabv
+        off = self._offv
+        blob = self.blob
         i = zlib.crc32(kb) & mask
-        while tab[i] >= 0:
+        while True:
+            k = tab[i]
+            if k < 0:
+                break
+            if blob[off[k]:off[k + 1]] == kb:
+                return k
             i = (i + 1) & mask
+        k = self.n
+        blob += kb
+        off[k + 1] = len(blob)
         tab[i] = k
+        self.n = k + 1
         return k
 
     def add_many(self, keys: Sequence[str]) -> np.ndarray:
@@ -248,6 +256,9 @@ class KeyTable:
         t.n = self.n
         t._set_table(self.tab.copy())
         return t
+
+    def __reduce__(self):
+        return (KeyTable.from_blob, (bytes(self.blob), self.lengths()))
 
     def __repr__(self) -> str:
         return f"KeyTable({self.n} keys, {len(self.blob)} key bytes)"
