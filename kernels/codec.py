@@ -201,7 +201,7 @@ def check_polarity(sig):
     n = sig.shape[0] // 2
     worst = np.uint8(0)
     for i in range(n):
-        v = np.uint8(sig[2 * i] + np.uint8(1))
+        v = np.uint8((np.int32(sig[2 * i]) + 1) & 0xFF)
         worst = max(worst, v)
     if worst <= 2:
         return -1

@@ -278,3 +278,37 @@ class NaiveCapsule:
     def snapshot(self):
         return [{k: (tuple(map(tuple, e["value"])), tuple(e["strength"]), e["count"], e["ts"])
                  for k, e in lay.items()} for lay in self.layers]
+
+
+# ---------------------------------------------------------------------------- codec and key kernels
+def plan_int_column(values, signed=True):
+    """(lo, hi, arithmetic, step) as kernels.codec.plan_int_column defines them, on Python ints:
+    differences wrap as int64; lo/hi are first/last when arithmetic, else min/max."""
+    def wrap64(x):
+        x &= (1 << 64) - 1
+        return x - (1 << 64) if x >= 1 << 63 else x
+    if not values:
+        return 0, 0, True, 0
+    step = wrap64(values[1] - values[0]) if len(values) > 1 else 0
+    arith = all(wrap64(b - a) == step for a, b in zip(values, values[1:]))
+    if arith:
+        return values[0], values[-1], True, step
+    return min(values), max(values), False, step
+
+
+def first_bad_polarity(raw):
+    """Index of the first 2-byte signal whose polarity byte is not 0, 1 or 255, or -1."""
+    for i in range(len(raw) // 2):
+        if raw[2 * i] not in (0, 1, 255):
+            return i
+    return -1
+
+
+def load_slots(layer, kid, nkeys):
+    """(slot table as a dict, first bad row or -1), as kernels.codec.load_slots fills it."""
+    slots = {}
+    for r, (lay, k) in enumerate(zip(layer, kid)):
+        if lay > 3 or k < 0 or k >= nkeys or (k, lay) in slots:
+            return slots, r
+        slots[(k, lay)] = r
+    return slots, -1

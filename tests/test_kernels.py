@@ -80,3 +80,66 @@ def test_below_threshold_mask():
 def test_from_signed_edge_cases(x):
     p, m = ks.from_signed_scalar(np.float32(x))
     assert (int(p), int(m)) == naive.from_signed(x)
+
+
+# ---------------------------------------------------------------------------- codec and key kernels
+from thermogram.kernels import codec as kcodec  # noqa: E402
+from thermogram.kernels import keys as kkeys  # noqa: E402
+
+_INT_DTYPES = [np.int8, np.uint8, np.int32, np.int64, np.uint64]
+
+
+@given(st.sampled_from(_INT_DTYPES), st.data())
+def test_plan_int_column_matches_naive(dtype, data):
+    info = np.iinfo(dtype)
+    kind = data.draw(st.sampled_from(["random", "constant", "arithmetic"]))
+    n = data.draw(st.integers(0, 12))
+    if kind == "random":
+        vals = data.draw(st.lists(st.integers(int(info.min), int(info.max)), min_size=n, max_size=n))
+    elif kind == "constant":
+        vals = [data.draw(st.integers(int(info.min), int(info.max)))] * n
+    else:
+        start = data.draw(st.integers(int(info.min), int(info.max)))
+        step = data.draw(st.integers(-3, 3))
+        vals = [start + i * step for i in range(n)]
+        vals = [v for v in vals if info.min <= v <= info.max]
+    col = np.array(vals, dtype=dtype)
+    lo, hi, arith, step = kcodec.plan_int_column(col)
+    want = naive.plan_int_column([int(v) for v in col])
+    assert (int(lo), int(hi), bool(arith), int(step)) == want
+
+
+@given(st.binary(max_size=40))
+def test_check_polarity_matches_naive(raw):
+    raw = raw[: len(raw) // 2 * 2]
+    arr = np.frombuffer(raw, np.uint8) if raw else np.zeros(0, np.uint8)
+    assert kcodec.check_polarity(arr) == naive.first_bad_polarity(raw)
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(-1, 6)), max_size=20))
+def test_load_slots_matches_naive(rows):
+    layer = np.array([r[0] for r in rows], np.int64)
+    kid = np.array([r[1] for r in rows], np.int64)
+    slot = np.full((6, 4), -1, np.int32)
+    bad = kcodec.load_slots(layer, kid, 6, slot)
+    want_slots, want_bad = naive.load_slots(layer.tolist(), kid.tolist(), 6)
+    assert bad == want_bad
+    got = {(k, lay): int(slot[k, lay]) for k in range(6) for lay in range(4) if slot[k, lay] >= 0}
+    assert got == want_slots
+
+
+@given(st.lists(st.binary(min_size=1, max_size=5), max_size=15), st.data())
+def test_gather_values_and_key_kernels_match_naive(keys, data):
+    import zlib
+    blob = np.frombuffer(b"".join(keys), np.uint8) if keys else np.zeros(0, np.uint8)
+    off = np.zeros(len(keys) + 1, np.int64)
+    np.cumsum([len(k) for k in keys], out=off[1:])
+    ids = np.array(data.draw(st.lists(st.integers(0, max(len(keys) - 1, 0)), max_size=10)) if keys else [],
+                   dtype=np.int64)
+    out = np.empty(int(sum(len(keys[i]) for i in ids)), np.uint8)
+    kcodec.gather_values(off[:-1], np.diff(off), ids, blob, out)
+    assert out.tobytes() == b"".join(keys[i] for i in ids)
+    for i, k in enumerate(keys):
+        assert int(kkeys.crc32(blob, off[i], off[i + 1], kkeys.CRC_TABLE)) == zlib.crc32(k)
+    order = kkeys.argsort_keys(blob, off, np.arange(len(keys)))
+    assert order.tolist() == sorted(range(len(keys)), key=lambda i: keys[i])
