@@ -46,7 +46,7 @@ from .store import FREE
 from .thermal import ThermalConfig
 
 __all__ = ["save", "load", "encode", "decode", "encode_v1", "decode_v1", "encode_v2", "decode_v2",
-           "decode_legacy_json", "detect_format", "rfc3339", "parse_rfc3339", "reference_delta_hash",
+           "encode_v2_parts", "decode_legacy_json", "detect_format", "rfc3339", "parse_rfc3339", "reference_delta_hash",
            "atomic_write", "encode_record", "decode_record", "DEFAULT_MAX_BYTES"]
 
 MAGIC = b"THRM"
@@ -582,11 +582,19 @@ def encode_v2(t, extensions: Optional[Dict[str, Any]] = None) -> bytes:
     """The capsule as ``.thermo`` v2 bytes: key table, value arena (every value once,
     shared by entries and records), entry columns and the full record history."""
     with t._lock:
+        return b"".join(encode_v2_parts(t, extensions))
+
+
+def encode_v2_parts(t, extensions: Optional[Dict[str, Any]] = None) -> List[Any]:
+    """:func:`encode_v2` as a list of byte-like parts, in order, without joining them: the
+    value arena is a view of the capsule's memory (valid while the capsule is not changed;
+    :func:`save` writes the parts under the capsule's lock)."""
+    with t._lock:
         s = t._store
         meta = _meta(t)
         keys = s.keys
         nk = len(keys)
-        kparts = [struct.pack("<Q", nk)] + pack_ints(keys.lengths()) + [memoryview(keys.blob)]
+        kparts = [struct.pack("<Q", nk)] + pack_ints(keys.lengths()) + [bytes(keys.blob)]
         vals = s.vals[: s.vend].view(np.uint8)
         rows = np.flatnonzero(s.live() != FREE)
         n = int(rows.shape[0])
@@ -607,7 +615,7 @@ def encode_v2(t, extensions: Optional[Dict[str, Any]] = None) -> bytes:
         if ext:
             sections.append(_section(b"EXTN", [encode_value(ext)]))
         header = MAGIC + struct.pack("<HHII", 2, 0, len(sections), 0)
-        return b"".join([header] + [p for sec in sections for p in sec])
+        return [header] + [p for sec in sections for p in sec]
 
 
 _REQUIRED_V2 = (b"META", b"KEYS", b"VALS", b"ENTR", b"RECS")
@@ -1383,16 +1391,21 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync,
-    ``os.replace``, fsync the folder. A crash leaves the old file or the new one."""
+def atomic_write(path: str, data: Any) -> None:
+    """Write ``data`` (bytes, or a list of byte-like parts written in order) to ``path``
+    atomically: temp file in the same folder, fsync, ``os.replace``, fsync the folder.
+    A crash leaves the old file or the new one."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, (list, tuple)):
+                for part in data:
+                    f.write(part)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -1407,6 +1420,10 @@ def atomic_write(path: str, data: bytes) -> None:
 
 def save(t, path, format: str = "v2") -> None:
     """Save atomically in ``format`` (``"v2"`` default, ``"v1"`` for the Rust crate)."""
+    if format == "v2":  # stream the parts: the value arena is written from memory, not copied
+        with t._lock:
+            atomic_write(path, encode_v2_parts(t))
+        return
     atomic_write(path, encode(t, format))
 
 

@@ -1003,9 +1003,9 @@ class Thermogram:
         (the old one is archived beside it, not deleted)."""
         if self._path is None or self._journal is None:
             raise ThermogramError("checkpoint() needs a capsule opened with Thermogram.open() for writing")
-        from .codec import atomic_write, encode_v2
+        from .codec import atomic_write, encode_v2_parts
         self._journal.sync()
-        atomic_write(self._path, encode_v2(self))
+        atomic_write(self._path, encode_v2_parts(self))
         self._journal.rotate(self.head_hash)
 
     def journal_segments(self) -> List[str]:

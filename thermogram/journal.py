@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import xxhash
 
-from .codec import Reader, atomic_write, decode_record, encode_record, encode_v2, fsync_dir, load
+from .codec import Reader, atomic_write, decode_record, encode_record, encode_v2_parts, fsync_dir, load
 from .errors import ChainError, FormatError, LockedError, ThermogramError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -247,7 +247,7 @@ def open_capsule(cls, path, *, create: bool = False, readonly: bool = False, fsy
                 raise ThermogramError(f"{path} does not exist (pass create=True to make it)")
             name = kwargs.pop("name", None) or os.path.splitext(os.path.basename(path))[0]
             t = cls(name, clock=clock, **kwargs)
-            atomic_write(path, encode_v2(t))
+            atomic_write(path, encode_v2_parts(t))
             if os.path.exists(jpath):
                 os.replace(jpath, jpath + ".orphan")
             journal = JournalFile(path, t.head_hash, fsync, batch_size, create=True)
