@@ -22,6 +22,7 @@ own hashing rule — and written on request so the Rust crate can read it.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -512,13 +513,15 @@ _ZLIB_FROM = 128
 _MAX_RATIO = 16
 
 
-def _pack_args(ab: bytes) -> List[bytes]:
-    """``u8 0 | lp(args)`` or ``u8 1 | lp(zlib(args))``."""
+@functools.lru_cache(maxsize=256)
+def _pack_args(ab: bytes) -> Tuple[bytes, bytes]:
+    """``u8 0 | lp(args)`` or ``u8 1 | lp(zlib(args))`` (memoised: a capsule saved again
+    compresses its genesis configuration once)."""
     if len(ab) >= _ZLIB_FROM:
         c = zlib.compress(ab, 6)
         if 2 * len(c) <= len(ab) and len(c) * _MAX_RATIO >= len(ab):
-            return [b"\x01", _lp_bytes(c)]
-    return [b"\x00", _lp_bytes(ab)]
+            return b"\x01", _lp_bytes(c)
+    return b"\x00", _lp_bytes(ab)
 
 
 def _unpack_args(r: Reader) -> bytes:
@@ -574,7 +577,7 @@ def _encode_record_v2(s, rec: Record) -> List[Any]:
         out += pack_ints(st["magnitude"])
         out += pack_ints(rec.timestamps)
     else:
-        out += [_lp_bytes(rec.op.encode()), struct.pack("<q", int(rec.timestamp))] + _pack_args(rec.args_bytes())
+        out += [_lp_bytes(rec.op.encode()), struct.pack("<q", int(rec.timestamp)), *_pack_args(rec.args_bytes())]
     return out
 
 
