@@ -12,7 +12,7 @@ import numpy as np
 
 from ._jit import kernel
 
-__all__ = ["CRC_TABLE", "crc32", "rebuild_table", "find_or_add"]
+__all__ = ["CRC_TABLE", "crc32", "rebuild_table", "find_or_add", "argsort_keys", "frame_keys"]
 
 
 def _crc_table() -> np.ndarray:
@@ -94,59 +94,6 @@ def find_or_add(qblob, qoff, blob, off, n, tab, table, kids, first):
 
 
 @kernel(inline=True)
-def _key_less(blob, off, a, b):
-    """Whether key ``a`` sorts before key ``b`` (bytewise, a prefix first: the order of the
-    ``str`` keys, since UTF-8 preserves code point order)."""
-    pa = off[a]
-    pb = off[b]
-    la = off[a + 1] - pa
-    lb = off[b + 1] - pb
-    m = min(la, lb)
-    for j in range(m):
-        x = blob[pa + j]
-        y = blob[pb + j]
-        if x != y:
-            return x < y
-    return la < lb
-
-
-@kernel(inline=True)
-def _merge_sort(blob, off, kids, idx, lo, hi, tmp):
-    """Stable merge sort of ``idx[lo:hi]`` (positions into ``kids``) by key, in place."""
-    width = 1
-    n = hi - lo
-    src = idx
-    dst = tmp
-    while width < n:
-        for a in range(lo, hi, 2 * width):
-            mid = min(a + width, hi)
-            b = min(a + 2 * width, hi)
-            i = a
-            j = mid
-            k = a
-            while i < mid and j < b:
-                if _key_less(blob, off, kids[src[j]], kids[src[i]]):
-                    dst[k] = src[j]
-                    j += 1
-                else:
-                    dst[k] = src[i]
-                    i += 1
-                k += 1
-            while i < mid:
-                dst[k] = src[i]
-                i += 1
-                k += 1
-            while j < b:
-                dst[k] = src[j]
-                j += 1
-                k += 1
-        src, dst = dst, src
-        width *= 2
-    if src is not idx:
-        idx[lo:hi] = src[lo:hi]
-
-
-@kernel(inline=True)
 def _chunk(blob, off, k, depth):
     """Bytes ``8*depth .. 8*depth+7`` of key ``k`` as a big-endian uint64 (zero-padded)."""
     a = off[k] + 8 * depth
@@ -210,11 +157,12 @@ def sort_ties(blob, off, kids, prefix, idx):
 
 @kernel
 def argsort_keys(blob, off, kids):
-    """Stable order of ``kids`` by their keys (merge sort); returns positions into ``kids``."""
-    n = kids.shape[0]
-    idx = np.arange(n)
-    tmp = np.empty(n, np.int64)
-    _merge_sort(blob, off, kids, idx, 0, n, tmp)
+    """Stable order of ``kids`` by their keys (positions into ``kids``): a stable sort on
+    the first 8 bytes, then :func:`sort_ties` on runs that share them."""
+    prefix = np.empty(kids.shape[0], np.uint64)
+    key_prefixes(blob, off, kids, prefix)
+    idx = np.argsort(prefix, kind="mergesort")
+    sort_ties(blob, off, kids, prefix, idx)
     return idx
 
 

@@ -150,13 +150,7 @@ class KeyTable:
 
     def argsort(self, kids: np.ndarray) -> np.ndarray:
         """Positions that order ``kids`` by key (as ``sorted`` orders the ``str`` keys; stable)."""
-        kids = np.asarray(kids, np.int64)
-        blob = self._blob_array()
-        prefix = np.empty(kids.shape[0], np.uint64)
-        _kk.key_prefixes(blob, self.off, kids, prefix)
-        idx = np.argsort(prefix, kind="stable")  # radix-like on the first 8 bytes
-        _kk.sort_ties(blob, self.off, kids, prefix, idx)
-        return idx
+        return _kk.argsort_keys(self._blob_array(), self.off, np.asarray(kids, np.int64))
 
     def framed(self, kids: np.ndarray) -> bytes:
         """``u64 length + UTF-8 bytes`` of each key of ``kids``, concatenated."""
