@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import StepClock
 from thermogram import ConsolidationPolicy, Thermogram, ThermogramError, ValidationError
-from thermogram.distillation import (DeltaBatch, DeltaSource, DistillationConfig, SemanticDelta,
+from thermogram.distillation import (DeltaSource, DistillationConfig, SemanticBatch, SemanticDelta,
                                      SignatureError, ThermogramSnapshot, apply_delta_to_embedding,
                                      cosine_similarity, distill_learning)
 from thermogram.errors import FormatError
@@ -64,7 +64,7 @@ def test_cosine_matches_naive_bit_for_bit(ab):
 
 @given(st.lists(st.lists(floats, max_size=9), max_size=12))
 def test_row_magnitudes_kernel(rows):
-    b = DeltaBatch("i", [SemanticDelta("c", r, 0.5, src(), timestamp=T0) for r in rows], created=T0)
+    b = SemanticBatch("i", [SemanticDelta("c", r, 0.5, src(), timestamp=T0) for r in rows], created=T0)
     got = b.magnitudes()
     assert [float(g) for g in got] == [float(np.sqrt(naive_sum_squares(r))) for r in rows]
     assert [d.magnitude() for d in b] == [float(g) for g in got]
@@ -137,8 +137,8 @@ def test_apply_delta():
     assert apply_delta_to_embedding([1.0, 2.0], d, 1.0).tolist() == [1.0, 2.0]
 
 
-def test_delta_batch():
-    b = DeltaBatch("instance-1", [SemanticDelta("test", [0.1, 0.2], 0.8, src())])
+def test_semantic_batch():
+    b = SemanticBatch("instance-1", [SemanticDelta("test", [0.1, 0.2], 0.8, src())])
     assert len(b.deltas) == 1 and b.source_instance == "instance-1"
 
 
@@ -225,7 +225,7 @@ def batch(n=5, created=T0, dim=4, seed=0):
     ds = [SemanticDelta(f"c{i}", rng.normal(size=dim).astype(np.float32) * (i / n), 0.2 + 0.15 * i,
                         DeltaSource.document_ingestion(f"doc{i}"), id=f"d{i}", timestamp=created - i * DAY,
                         tags=["t", str(i)]) for i in range(n)]
-    return DeltaBatch("instance-a", ds, id="batch-1", created=created)
+    return SemanticBatch("instance-a", ds, id="batch-1", created=created)
 
 
 def test_filter_significant_and_age():
@@ -264,24 +264,24 @@ def test_arrow_ipc_roundtrip():
     b = batch(7)
     b.deltas.append(SemanticDelta("empty", [], 0.5, DeltaSource.peer_learning("x", 3), id="e", timestamp=1))
     data = b.to_ipc_bytes()
-    back = DeltaBatch.from_ipc_bytes(data)
+    back = SemanticBatch.from_ipc_bytes(data)
     assert back == b
     assert back[7].embedding_delta.shape == (0,) and back[7].source.shared_at == 3
     t = b.to_arrow()
     assert t.num_rows == 8 and t.schema.field("embedding_delta").type == pa.list_(pa.float32())
-    assert DeltaBatch.from_arrow(t) == b
-    assert DeltaBatch.from_ipc_bytes(DeltaBatch("i", [], id="x", created=1).to_ipc_bytes()).deltas == []
+    assert SemanticBatch.from_arrow(t) == b
+    assert SemanticBatch.from_ipc_bytes(SemanticBatch("i", [], id="x", created=1).to_ipc_bytes()).deltas == []
 
 
 @pytest.mark.parametrize("data", [b"", b"garbage", b"\xff" * 64])
 def test_ipc_garbage_is_a_format_error(data):
     with pytest.raises(FormatError):
-        DeltaBatch.from_ipc_bytes(data)
+        SemanticBatch.from_ipc_bytes(data)
 
 
 def test_foreign_arrow_table_is_rejected():
     with pytest.raises(FormatError):
-        DeltaBatch.from_arrow(pa.table({"a": [1]}))
+        SemanticBatch.from_arrow(pa.table({"a": [1]}))
 
 
 # ------------------------------------------------------------------ signing
@@ -298,7 +298,7 @@ def test_sign_and_verify(keys):
     assert b.is_signed_by(k.public_key()) and not b.is_signed_by(other.public_key())
     with pytest.raises(SignatureError):
         b.verify(other.public_key())
-    back = DeltaBatch.from_ipc_bytes(b.to_ipc_bytes(), public_key=k.public_key())
+    back = SemanticBatch.from_ipc_bytes(b.to_ipc_bytes(), public_key=k.public_key())
     assert back == b and back.signer == b.signer
     # raw 32-byte keys work too
     from cryptography.hazmat.primitives import serialization
@@ -312,9 +312,9 @@ def test_sign_and_verify(keys):
 def test_unsigned_batch_rejected_when_a_key_is_required(keys):
     k, _ = keys
     data = batch().to_ipc_bytes()
-    assert DeltaBatch.from_ipc_bytes(data).signature is None
+    assert SemanticBatch.from_ipc_bytes(data).signature is None
     with pytest.raises(SignatureError):
-        DeltaBatch.from_ipc_bytes(data, public_key=k.public_key())
+        SemanticBatch.from_ipc_bytes(data, public_key=k.public_key())
     with pytest.raises(SignatureError):
         batch().ingest(public_key=k.public_key(), now=T0)
 
@@ -350,9 +350,9 @@ def test_tampered_batch_is_rejected(keys, field):
     with pa.ipc.new_stream(sink, tampered.schema) as w:
         w.write_table(tampered)
     data = sink.getvalue().to_pybytes()
-    assert DeltaBatch.from_ipc_bytes(data).signature is not None  # still decodes without a key
+    assert SemanticBatch.from_ipc_bytes(data).signature is not None  # still decodes without a key
     with pytest.raises(SignatureError):
-        DeltaBatch.from_ipc_bytes(data, public_key=k.public_key())
+        SemanticBatch.from_ipc_bytes(data, public_key=k.public_key())
 
 
 def test_changed_after_signing_is_rejected(keys):

@@ -1,12 +1,13 @@
 """When to consolidate, and what a consolidation reports."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Tuple
 
 from .errors import ValidationError
+from .results import ConsolidationResult
 
-__all__ = ["ConsolidationTrigger", "ConsolidationPolicy", "ConsolidationResult"]
+__all__ = ["ConsolidationTrigger", "ConsolidationPolicy", "ConsolidationResult", "NS_PER_HOUR"]
 
 NS_PER_HOUR = 3_600_000_000_000
 
@@ -137,29 +138,3 @@ class ConsolidationPolicy:
             else:
                 trig.append(ConsolidationTrigger(str(t[0]), int(t[1])))
         return cls(tuple(trig), bool(d.get("enable_pruning", True)), bool(d.get("enable_merging", True)))
-
-
-@dataclass
-class ConsolidationResult:
-    """What one :meth:`Thermogram.consolidate` did.
-
-    ``entries_merged`` counts merges folded into existing hot entries; with
-    ``semantics="reference"`` it also adds the crystallized count, as the
-    reference reports it.
-    """
-
-    deltas_processed: int = 0
-    entries_after: int = 0
-    entries_pruned: int = 0
-    entries_merged: int = 0
-    entries_created: int = 0
-    entries_deleted: int = 0
-    crystallized: int = 0
-    promoted: int = 0
-    demoted: int = 0
-    transition_pruned: int = 0
-    timestamp: int = 0
-
-    def to_dict(self) -> Dict[str, int]:
-        """The counters as a plain dict (a shallow copy of the fields)."""
-        return dict(self.__dict__)

@@ -35,7 +35,8 @@ from .plasticity import PlasticityRule
 from .snn import EmbeddedSNN, EmbeddedSNNConfig
 from .thermal import ThermalConfig, ThermalState
 
-__all__ = ["ConceptStream", "DemoResult", "run_demo", "demo_files", "DEFAULT_FOLDER", "CAPSULE_NAME"]
+__all__ = ["ConceptStream", "DemoResult", "run_demo", "demo_files", "print_summary", "DEFAULT_FOLDER",
+           "CAPSULE_NAME", "REPORT_NAME", "START_NS", "TICK_NS", "LAYERS"]
 
 DEFAULT_FOLDER = "thermogram-demo"
 CAPSULE_NAME = "demo.thermo"

@@ -4,22 +4,26 @@ An instance does not send its weights. It sends the *idea*: how an embedding
 of a concept moved while it learned (:class:`SemanticDelta`), with a strength
 and where the learning came from (:class:`DeltaSource`). A peer folds it into
 its own embeddings, scaled down (:func:`apply_delta_to_embedding`,
-:meth:`DeltaBatch.ingest`), so instances end up with a loose shared
+:meth:`SemanticBatch.ingest`), so instances end up with a loose shared
 understanding rather than identical copies.
 
 Types and rules follow the reference crate (``distill_learning``,
 ``is_significant``, ``cosine_similarity``, ...); sums run left to right in
 float32 as the reference's do, so results match it bit for bit.
 
-Beyond the reference, a :class:`DeltaBatch` travels as Arrow IPC bytes
-(:meth:`DeltaBatch.to_ipc_bytes`) and can be signed with an Ed25519 key
-(:meth:`DeltaBatch.sign`, :meth:`DeltaBatch.verify`; needs the optional
+Beyond the reference, a :class:`SemanticBatch` travels as Arrow IPC bytes
+(:meth:`SemanticBatch.to_ipc_bytes`) and can be signed with an Ed25519 key
+(:meth:`SemanticBatch.sign`, :meth:`SemanticBatch.verify`; needs the optional
 ``cryptography`` package). A batch that is unsigned, tampered with or signed
 by another key is rejected wherever a public key is required.
 
-Note: this module's :class:`DeltaBatch` (``thermogram.distillation.DeltaBatch``,
-a batch of semantic deltas between instances) is distinct from
-``thermogram.DeltaBatch`` (columnar capsule deltas inside one capsule).
+Note: this module's :class:`SemanticBatch` (a batch of semantic deltas between
+instances) is distinct from ``thermogram.DeltaBatch`` (columnar capsule deltas
+inside one capsule).
+
+Why one module of ~800 lines: the semantic delta, its source, the snapshot it is
+distilled from and the signed batch that carries it between instances are one wire
+format; keeping them together keeps that format readable in one place.
 """
 from __future__ import annotations
 
@@ -33,10 +37,10 @@ import numpy as np
 
 from .canonical import encode_value
 from .delta import Clock, new_id
-from .errors import FormatError, ThermogramError, ValidationError
+from .errors import FormatError, SignatureError, ThermogramError, ValidationError
 from .kernels import colony as _k
 
-__all__ = ["DeltaSource", "SemanticDelta", "DistillationConfig", "ThermogramSnapshot", "DeltaBatch",
+__all__ = ["DeltaSource", "SemanticDelta", "DistillationConfig", "ThermogramSnapshot", "SemanticBatch",
            "SignatureError", "distill_learning", "apply_delta_to_embedding", "cosine_similarity",
            "SIGNIFICANT_STRENGTH"]
 
@@ -46,10 +50,6 @@ SIGNIFICANT_STRENGTH = 0.30000001192092896
 _NS = 1_000_000_000
 _SIGN_TAG = b"thermogram:distillation-batch:v1\x00"
 _ARROW_TAG = b"thermogram.distillation"
-
-
-class SignatureError(ThermogramError):
-    """A delta batch's signature is missing, malformed, or does not match its content and key."""
 
 
 # ----------------------------------------------------------------------------- validation helpers
@@ -530,11 +530,11 @@ def _key_id(pub: Any) -> str:
     return "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
 
 
-class DeltaBatch:
+class SemanticBatch:
     """Semantic deltas sent from one instance to its peers.
 
-    ``thermogram.distillation.DeltaBatch`` — not to be confused with
-    ``thermogram.DeltaBatch``, the columnar batch of capsule deltas.
+    Not to be confused with ``thermogram.DeltaBatch``, the columnar batch of
+    capsule deltas.
 
     Parameters
     ----------
@@ -551,10 +551,10 @@ class DeltaBatch:
     Examples
     --------
     >>> src = DeltaSource.self_learning("types")
-    >>> b = DeltaBatch("instance-1", [SemanticDelta("ts", [0.1, 0.2], 0.8, src)])
+    >>> b = SemanticBatch("instance-1", [SemanticDelta("ts", [0.1, 0.2], 0.8, src)])
     >>> (len(b), b.source_instance, b.signature is None)
     (1, 'instance-1', True)
-    >>> DeltaBatch.from_ipc_bytes(b.to_ipc_bytes()) == b
+    >>> SemanticBatch.from_ipc_bytes(b.to_ipc_bytes()) == b
     True
     """
 
@@ -567,7 +567,7 @@ class DeltaBatch:
         self.deltas: List[SemanticDelta] = list(deltas)
         for d in self.deltas:
             if not isinstance(d, SemanticDelta):
-                raise ValidationError(f"a DeltaBatch holds SemanticDelta objects, got {type(d).__name__}")
+                raise ValidationError(f"a SemanticBatch holds SemanticDelta objects, got {type(d).__name__}")
         self.id = new_id() if id is None else _text(id, "id")
         self.created = _now(created, clock)
         if signature is not None and not isinstance(signature, (bytes, bytearray)):
@@ -576,12 +576,12 @@ class DeltaBatch:
         self.signer = signer
 
     @classmethod
-    def new(cls, source_instance: str, deltas: Iterable[SemanticDelta], **kw: Any) -> "DeltaBatch":
+    def new(cls, source_instance: str, deltas: Iterable[SemanticDelta], **kw: Any) -> "SemanticBatch":
         """Same as the constructor (the reference's name)."""
         return cls(source_instance, deltas, **kw)
 
-    def _copy(self, deltas: Optional[List[SemanticDelta]] = None, keep_signature: bool = False) -> "DeltaBatch":
-        return DeltaBatch(self.source_instance, self.deltas if deltas is None else deltas, id=self.id,
+    def _copy(self, deltas: Optional[List[SemanticDelta]] = None, keep_signature: bool = False) -> "SemanticBatch":
+        return SemanticBatch(self.source_instance, self.deltas if deltas is None else deltas, id=self.id,
                           created=self.created, signature=self.signature if keep_signature else None,
                           signer=self.signer if keep_signature else None)
 
@@ -594,7 +594,7 @@ class DeltaBatch:
     def __getitem__(self, i: int) -> SemanticDelta:
         return self.deltas[i]
 
-    def with_signature(self, signature: bytes) -> "DeltaBatch":
+    def with_signature(self, signature: bytes) -> "SemanticBatch":
         """A copy carrying ``signature`` (bytes) as is; :meth:`verify` decides whether it is valid."""
         b = self._copy()
         if not isinstance(signature, (bytes, bytearray)):
@@ -614,7 +614,7 @@ class DeltaBatch:
         _k.row_magnitudes_f32(flat, offs, out)
         return out
 
-    def filter_significant(self, threshold: float) -> "DeltaBatch":
+    def filter_significant(self, threshold: float) -> "SemanticBatch":
         """The deltas with ``is_significant(threshold)``; same id and creation time,
         no signature (filtering invalidates it)."""
         t = _F(_real(threshold, "threshold"))
@@ -623,7 +623,7 @@ class DeltaBatch:
         return self._copy(keep)
 
     def filter_recent(self, max_age_secs: int, *, now: Optional[int] = None,
-                      clock: Optional[Clock] = None) -> "DeltaBatch":
+                      clock: Optional[Clock] = None) -> "SemanticBatch":
         """The deltas at most ``max_age_secs`` old at ``now`` (default ``clock()`` or
         the current time; deltas stamped after ``now`` are kept); no signature."""
         if isinstance(max_age_secs, bool) or not isinstance(max_age_secs, (int, np.integer)) or max_age_secs < 0:
@@ -664,7 +664,7 @@ class DeltaBatch:
                "deltas": [d._canonical() for d in self.deltas]}
         return _SIGN_TAG + hashlib.sha256(encode_value(doc)).digest()
 
-    def sign(self, private_key: Any) -> "DeltaBatch":
+    def sign(self, private_key: Any) -> "SemanticBatch":
         """Sign with an Ed25519 private key (cryptography's, or its 32 raw bytes);
         sets :attr:`signature` and :attr:`signer` (the key id) and returns the batch."""
         k = _private_key(private_key)
@@ -722,7 +722,7 @@ class DeltaBatch:
         return pa.table(cols).replace_schema_metadata(meta)
 
     @classmethod
-    def from_arrow(cls, table: Any, *, public_key: Any = None) -> "DeltaBatch":
+    def from_arrow(cls, table: Any, *, public_key: Any = None) -> "SemanticBatch":
         """Inverse of :meth:`to_arrow`; with ``public_key`` the signature must verify."""
         import pyarrow as pa
         if not isinstance(table, pa.Table):
@@ -777,7 +777,7 @@ class DeltaBatch:
         return sink.getvalue().to_pybytes()
 
     @classmethod
-    def from_ipc_bytes(cls, data: bytes, *, public_key: Any = None) -> "DeltaBatch":
+    def from_ipc_bytes(cls, data: bytes, *, public_key: Any = None) -> "SemanticBatch":
         """Inverse of :meth:`to_ipc_bytes`. With ``public_key`` an unsigned,
         tampered or foreign-signed batch raises :class:`SignatureError`;
         malformed bytes raise :class:`FormatError`."""
@@ -799,7 +799,7 @@ class DeltaBatch:
                 "signature": None if self.signature is None else self.signature.hex()}
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, DeltaBatch):
+        if not isinstance(other, SemanticBatch):
             return NotImplemented
         return (self.id == other.id and self.source_instance == other.source_instance
                 and self.created == other.created and self.deltas == other.deltas
@@ -809,7 +809,7 @@ class DeltaBatch:
 
     def __repr__(self) -> str:
         sig = "unsigned" if self.signature is None else f"signed by {self.signer or '?'}"
-        return f"DeltaBatch(source_instance={self.source_instance!r}, deltas={len(self)}, {sig})"
+        return f"SemanticBatch(source_instance={self.source_instance!r}, deltas={len(self)}, {sig})"
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -819,6 +819,6 @@ class DeltaBatch:
                        for d, m in zip(self.deltas[:20], mags[:20]))
         more = f"<tr><td colspan=5>… {len(self) - 20} more</td></tr>" if len(self) > 20 else ""
         sig = "unsigned" if self.signature is None else f"signed by {esc(self.signer or '?')}"
-        return (f"<div><b>distillation.DeltaBatch</b> from {esc(self.source_instance)!s}, {len(self)} deltas, {sig}"
+        return (f"<div><b>distillation.SemanticBatch</b> from {esc(self.source_instance)!s}, {len(self)} deltas, {sig}"
                 "<table><tr><th>concept</th><th>dim</th><th>magnitude</th><th>strength</th><th>source</th></tr>"
                 f"{rows}{more}</table></div>")

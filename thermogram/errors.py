@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 __all__ = [
     "ThermogramError", "ValidationError", "ChainError", "ForkError", "FormatError",
-    "ColdEntryError", "KeyMissingError", "LockedError", "LimitError",
+    "KeyMissingError", "LockedError", "LimitError", "ReadOnlyError", "SignatureError",
+    "WeightIndexError", "parse_int_enum",
 ]
 
 
@@ -49,16 +50,24 @@ class FormatError(ThermogramError):
     """A file or byte stream is corrupt, truncated, hostile or of unknown format."""
 
 
-class ColdEntryError(ThermogramError):
-    """An operation needs an entry in the cold layer and there is none."""
-
-
 class LockedError(ThermogramError):
     """Another writer holds the capsule's lock."""
 
 
 class LimitError(ValidationError):
     """A configured limit (key bytes, value length, pending records...) was exceeded."""
+
+
+class ReadOnlyError(ThermogramError):
+    """A mutation was attempted on a capsule opened (or closed back to) read-only."""
+
+
+class SignatureError(ThermogramError):
+    """A delta batch's signature is missing, malformed, or does not match its content and key."""
+
+
+class WeightIndexError(ThermogramError, IndexError):
+    """A weight index (or row/column) is outside the vector or layer."""
 
 
 def parse_int_enum(cls, value: Any, what: str, expected: str):

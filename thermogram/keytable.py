@@ -222,10 +222,6 @@ class KeyTable:
         return kids
 
     # ------------------------------------------------------------------ bulk views
-    def blob_bytes(self) -> bytes:
-        """Every key's bytes, concatenated in id order."""
-        return bytes(self.blob)
-
     @classmethod
     def from_blob(cls, joined: bytes, lens: np.ndarray) -> "KeyTable":
         """A table of keys given as concatenated bytes (which must be distinct)."""

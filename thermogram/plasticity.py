@@ -138,7 +138,7 @@ class PlasticityRule:
         p, m = _k.apply_update_scalar(
             int(self.policy), self.decay_rate.magnitude, self.learning_rate.magnitude,
             c.polarity, c.magnitude, n.polarity, n.magnitude, dt)
-        return Signal._raw(p, m)
+        return Signal.from_checked(p, m)
 
     def apply_update_array(self, current: np.ndarray, new: np.ndarray,
                            time_delta_seconds: Any = 0.0) -> np.ndarray:

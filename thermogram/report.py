@@ -19,7 +19,7 @@ import numpy as np
 from .errors import ThermogramError
 
 __all__ = ["write_report", "plot_layers", "plot_strengths", "plot_confusion", "confusion_order",
-           "require_matplotlib", "LAYER_COLORS"]
+           "require_matplotlib", "LAYERS", "LAYER_COLORS"]
 
 LAYERS = ("hot", "warm", "cool", "cold")
 LAYER_COLORS = {"hot": "#d62728", "warm": "#ff7f0e", "cool": "#17becf", "cold": "#1f4e9c"}

@@ -15,7 +15,7 @@ from .kernels import signal as _k
 
 __all__ = [
     "SIGNAL", "Signal", "as_signal_vector", "signals_from_floats", "signals_to_floats",
-    "signal_vector", "validate_polarity",
+    "signal_vector", "validate_polarity", "raw16", "copy_signals", "put_signals",
 ]
 
 SIGNAL = np.dtype([("polarity", "i1"), ("magnitude", "u1")])
@@ -41,14 +41,6 @@ def copy_signals(a: np.ndarray) -> np.ndarray:
     out = np.empty(a.shape[0], SIGNAL)
     out.view(_U16)[:] = _raw16(a)
     return out
-
-
-def concat_signals(parts) -> np.ndarray:
-    """Fast concatenation of SIGNAL arrays."""
-    parts = list(parts)
-    if not parts:
-        return np.zeros(0, SIGNAL)
-    return np.concatenate([_raw16(p) for p in parts]).view(SIGNAL)
 
 
 def put_signals(dst: np.ndarray, start: int, src: np.ndarray) -> None:
@@ -95,7 +87,9 @@ class Signal:
         object.__setattr__(self, "_m", m)
 
     @classmethod
-    def _raw(cls, p: int, m: int) -> "Signal":
+    def from_checked(cls, p: int, m: int) -> "Signal":
+        """A Signal from a polarity and magnitude already known to be valid (read from
+        checked columns), skipping validation. Use ``Signal(p, m)`` for anything else."""
         s = object.__new__(cls)
         object.__setattr__(s, "_p", int(p))
         object.__setattr__(s, "_m", int(m))
@@ -133,7 +127,7 @@ class Signal:
         ``min(|value|, 1) * 255`` truncated.
         """
         p, m = _k.from_signed_scalar(np.float32(value))
-        return cls._raw(p, m)
+        return cls.from_checked(p, m)
 
     # arithmetic -------------------------------------------------------
     def magnitude_f32(self) -> float:
@@ -149,7 +143,7 @@ class Signal:
     def decayed(self, retention: float) -> "Signal":
         """Magnitude multiplied by ``retention`` (float32), truncated; 0 -> polarity 0."""
         p, m = _k.scaled_scalar(np.int8(self._p), np.uint8(self._m), np.float32(retention))
-        return Signal._raw(p, m)
+        return Signal.from_checked(p, m)
 
     def scale(self, factor: float) -> "Signal":
         """Same rule as :meth:`decayed`, for any factor."""
@@ -160,7 +154,7 @@ class Signal:
         if not isinstance(other, Signal):
             raise ValidationError(f"Signal.add needs a Signal, got {type(other).__name__}")
         p, m = _k.add_scalar(np.int8(self._p), np.uint8(self._m), np.int8(other._p), np.uint8(other._m))
-        return Signal._raw(p, m)
+        return Signal.from_checked(p, m)
 
     __add__ = add
 
@@ -209,9 +203,9 @@ class Signal:
         return (Signal, (self._p, self._m))
 
 
-Signal.ZERO = Signal._raw(0, 0)
-Signal.MAX_POSITIVE = Signal._raw(1, 255)
-Signal.MAX_NEGATIVE = Signal._raw(-1, 255)
+Signal.ZERO = Signal.from_checked(0, 0)
+Signal.MAX_POSITIVE = Signal.from_checked(1, 255)
+Signal.MAX_NEGATIVE = Signal.from_checked(-1, 255)
 
 
 def validate_polarity(vec: np.ndarray, what: str = "value") -> None:

@@ -46,6 +46,11 @@ stages. Differences, each deliberate:
   simultaneous and ternary weights never leave zero.
 * Inputs whose squared norm would overflow (or underflow) float32 are scaled
   by a power of two before use (cosine similarity does not change).
+
+Why one module of ~800 lines: :class:`EmbeddedSNN` is one object whose state arrays
+are shared by every method (process, process_batch, state/restore, neuromodulation);
+the array work is in :mod:`thermogram.kernels.snn`, so the length is orchestration and
+numpy-style docstrings.
 """
 from __future__ import annotations
 
@@ -54,17 +59,17 @@ import html
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .delta import DeltaBatch
+from .delta import Clock, DeltaBatch
 from .errors import ValidationError
 from .kernels import snn as _k
 from .neuromod import LEVELS, NeuromodState, NeuromodSyncConfig
 from .signal import SIGNAL, signals_from_floats
 
-__all__ = ["EmbeddedSNNConfig", "EmbeddedSNN", "ENGINE_TYPE"]
+__all__ = ["EmbeddedSNNConfig", "EmbeddedSNN", "ENGINE_TYPE", "STATE_FORMAT"]
 
 ENGINE_TYPE = "EmbeddedSNN"
 STATE_FORMAT = 1
@@ -72,8 +77,6 @@ _F = np.float32
 _FLT_MAX = float(np.finfo(np.float32).max)
 _TINY = np.float32(2.0 ** -60)
 _MAX_CELLS = 2 ** 31
-
-Clock = Callable[[], int]
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -255,6 +258,8 @@ class EmbeddedSNN:
         Initial levels (baseline 0.5).
     clock : callable, optional
         Returns integer ns since the epoch (UTC) for delta timestamps.
+    **overrides
+        Fields of :class:`EmbeddedSNNConfig` to replace in ``config``.
 
     Attributes
     ----------
@@ -267,18 +272,39 @@ class EmbeddedSNN:
     tick : int
         Ticks processed so far (a tick is 100 simulated ms).
 
+    Raises
+    ------
+    ValidationError
+        If ``config`` is not an :class:`EmbeddedSNNConfig`, an override names
+        no config field, or a field is out of range.
+
+    Notes
+    -----
     Calls are serialised by a per-network lock, so threads may share a
     network; the kernels release the GIL, so separate networks run in parallel.
+    :meth:`process` and :meth:`process_batch` return a
+    :class:`~thermogram.delta.DeltaBatch` of Update deltas (keys
+    ``weight_{i}_{j}`` and, with ``prototype_lr > 0``, ``proto_{i}``) for
+    :meth:`Thermogram.apply_batch <thermogram.core.Thermogram.apply_batch>`.
 
     Examples
     --------
     >>> import numpy as np
     >>> from thermogram import Thermogram
-    >>> snn = EmbeddedSNN(num_neurons=8, input_dim=16, seed=1)
-    >>> batch = snn.process(np.full(16, 0.5, np.float32))
+    >>> snn = EmbeddedSNN(num_neurons=4, input_dim=8, top_k=2, spike_threshold=0.0, seed=1)
+    >>> batch = snn.process(np.ones(8))
+    >>> len(batch), batch.keys[:3]
+    (8, ('weight_0_1', 'weight_0_2', 'weight_1_2'))
+    >>> snn.tick, snn.weights.shape, round(snn.weight(0, 1), 3)
+    (1, (4, 2), 0.105)
     >>> Thermogram("memory").apply_batch(batch)
-    >>> snn.tick
-    1
+    >>> again = EmbeddedSNN.restore(snn.state())
+    >>> again.tick, bool(np.array_equal(again.weights, snn.weights))
+    (1, True)
+    >>> EmbeddedSNN(num_neurons=0)
+    Traceback (most recent call last):
+        ...
+    thermogram.errors.ValidationError: num_neurons must be at least 1, got 0
     """
 
     def __init__(self, config: Optional[EmbeddedSNNConfig] = None, *,
@@ -539,11 +565,21 @@ class EmbeddedSNN:
         return self._batch(int(nw), int(npc), ts)
 
     def process(self, activation: Any, neuromod: Optional[NeuromodState] = None) -> DeltaBatch:
-        """Run one tick on ``activation`` (shape ``(input_dim,)``, any real dtype).
+        """Run one tick on ``activation``.
 
-        ``neuromod`` (optional) replaces the current levels first, as in the
-        reference; None keeps them. Returns the tick's deltas as one batch
-        (possibly empty), ready for :meth:`Thermogram.apply_batch`.
+        Parameters
+        ----------
+        activation : array_like, shape (input_dim,)
+            Any real dtype; finite values.
+        neuromod : NeuromodState, optional
+            Replaces the current levels first, as in the reference; None
+            keeps them.
+
+        Returns
+        -------
+        DeltaBatch
+            The tick's deltas as one batch (possibly empty), ready for
+            :meth:`Thermogram.apply_batch`.
 
         Raises
         ------
@@ -555,12 +591,29 @@ class EmbeddedSNN:
             return self._run(self._prepare(activation, 1), neuromod)
 
     def process_batch(self, activations: Any, neuromod: Optional[NeuromodState] = None) -> DeltaBatch:
-        """Run one tick per row of ``activations`` (shape ``(T, input_dim)``) in one
-        kernel call, with the same ``neuromod`` throughout.
+        """Run one tick per row of ``activations`` in one kernel call.
 
-        The network ends exactly as after ``T`` calls of :meth:`process`. The
-        batch has one delta per changed key: its final value and the
-        strength of its last change. ``T = 0`` is a no-op (empty batch).
+        The network ends exactly as after ``T`` calls of :meth:`process`.
+
+        Parameters
+        ----------
+        activations : array_like, shape (T, input_dim)
+            Any real dtype; finite values. ``T = 0`` is a no-op.
+        neuromod : NeuromodState, optional
+            Replaces the current levels first and holds for every tick; None
+            keeps them.
+
+        Returns
+        -------
+        DeltaBatch
+            One delta per changed key: its final value and the strength of its
+            last change (empty when nothing changed).
+
+        Raises
+        ------
+        ValidationError
+            Wrong shape, a dtype that is not real numbers, NaN or infinity,
+            or a bad ``neuromod``; the network is then unchanged.
         """
         with self._lock:
             return self._run(self._prepare(activations, 2), neuromod)
@@ -606,10 +659,13 @@ class EmbeddedSNN:
     def state(self) -> Dict[str, Any]:
         """Everything needed to continue exactly where this network is.
 
-        A plain dict of numpy arrays (copies) and Python ints / bools / strs;
-        floats of the config and neuromodulators are 0-d float64 arrays, so the
-        dict round-trips through :func:`thermogram.canonical.encode_value`
-        (and so into a ``.thermo`` file beside its capsule).
+        Returns
+        -------
+        dict
+            Plain numpy arrays (copies) and Python ints / bools / strs; floats
+            of the config and neuromodulators are 0-d float64 arrays, so the
+            dict round-trips through :func:`thermogram.canonical.encode_value`
+            (and so into a ``.thermo`` file beside its capsule).
         """
         with self._lock:
             st = self._rng.bit_generator.state
@@ -635,8 +691,22 @@ class EmbeddedSNN:
     def restore(cls, state: Mapping[str, Any], *, clock: Optional[Clock] = None) -> "EmbeddedSNN":
         """Rebuild a network from :meth:`state` (or its decoded bytes).
 
-        Raises :class:`ValidationError` when anything is missing, of the wrong
-        type or shape, or out of range.
+        Parameters
+        ----------
+        state : mapping
+            As returned by :meth:`state`.
+        clock : callable, optional
+            Returns integer ns for delta timestamps (clocks are not saved).
+
+        Returns
+        -------
+        EmbeddedSNN
+            A network that continues exactly where the saved one stopped.
+
+        Raises
+        ------
+        ValidationError
+            When anything is missing, of the wrong type or shape, or out of range.
         """
         if not isinstance(state, Mapping):
             raise ValidationError(f"state must be a mapping, got {type(state).__name__}")
