@@ -92,7 +92,7 @@ def test_verify_ok_and_fail(capsys, capsule_file, tmp_path):
 
 
 def test_verify_names_the_failing_record(capsys, tmp_path):
-    from thermogram.codec import encode_v2
+    from thermogram.io import encode_v2
     t = Thermogram("x")
     for i in range(4):
         t.write(f"k{i}", signal_vector([(1, i)]))

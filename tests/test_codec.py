@@ -11,7 +11,7 @@ import thermogram as tg
 from conftest import StepClock, conformance_dir
 from thermogram import (SIGNAL, ConsolidationPolicy, Delta, DeltaBatch, FormatError, Signal, ThermalState,
                         Thermogram, signal_vector)
-from thermogram.codec import parse_rfc3339, reference_delta_hash, rfc3339
+from thermogram.io import parse_rfc3339, reference_delta_hash, rfc3339
 
 THERMO = conformance_dir() / "thermo"
 FILES = sorted(p.stem for p in THERMO.glob("*.thermo")) if THERMO.exists() else []

@@ -14,8 +14,8 @@ from hypothesis.extra import numpy as hnp
 
 from thermogram import (SIGNAL, ConsolidationPolicy, Delta, DeltaBatch, Signal, ThermalConfig, ThermalState,
                         Thermogram, ValidationError, PlasticityRule, signal_vector)
-from thermogram.codec import (Reader, _Budget, _pack_args, _unpack_args, decode_v2, encode_v2, pack_ints,
-                              unpack_ints)
+from thermogram.io import Reader, decode_v2, encode_v2, pack_ints, unpack_ints
+from thermogram.io.packing import _Budget, _pack_args, _unpack_args
 from thermogram.errors import FormatError
 
 NOW = 10 ** 18
@@ -149,7 +149,7 @@ def op_record(h, op, ts, how, blob):
 
 def record_bytes(t):
     """Each record's bytes in the RECS section (the section is u64 count + these, in order)."""
-    from thermogram.codec import _encode_record_v2
+    from thermogram.io.records import _encode_record_v2
     return [b"".join(bytes(memoryview(p)) for p in _encode_record_v2(t._store, r)) for r in t.records()]
 
 

@@ -166,6 +166,22 @@ def _decode(b: bytes, i: int, depth: int) -> "tuple[Any, int]":
     raise FormatError(f"unknown value tag {tag}")
 
 
+_records = None
+
+
+def record_layouts():
+    """:mod:`thermogram.io.records`, where every chain record's byte layout is defined.
+
+    Imported on first use and kept: that module imports the record classes, whose
+    ``canonical_bytes`` call this to encode themselves (so neither imports the other
+    at import time)."""
+    global _records
+    if _records is None:
+        from .io import records
+        _records = records
+    return _records
+
+
 def decode_value(b: bytes) -> Any:
     """Inverse of :func:`encode_value`; raises :class:`FormatError` on bad input."""
     b = bytes(b)

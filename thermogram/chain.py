@@ -6,15 +6,13 @@ such as ``consolidate`` or ``apply_decay`` with its arguments and time).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from .canonical import encode_value, lp, opt_lp
-from .delta import Delta, DeltaBatch, DeltaType, HashedRecord, _int_field
+from .canonical import encode_value, record_layouts
+from .delta import Delta, DeltaBatch, HashedRecord
 from .errors import ChainError, ForkError, ValidationError
 
 __all__ = ["OpRecord", "Record", "HashChain"]
-
-_OP_TAG = b"thermogram:op:v1\x00"
 
 
 class OpRecord(HashedRecord):
@@ -50,8 +48,7 @@ class OpRecord(HashedRecord):
         for :meth:`args_bytes`."""
         ab = encode_value(self.args)
         self._abytes = ab
-        return b"".join((_OP_TAG, lp(str(self.op).encode()), _int_field(self.timestamp), lp(ab),
-                         opt_lp(None if self.prev_hash is None else str(self.prev_hash).encode())))
+        return record_layouts().encode_op(self.op, self.timestamp, ab, self.prev_hash)
 
     def args_bytes(self) -> bytes:
         """The canonical encoding of ``args`` as last hashed or loaded (what files store)."""
@@ -145,6 +142,13 @@ class HashChain:
         self.records.append(record)
         self.head_hash = record.hash
         return self.head_hash
+
+    def adopt_trusted(self, records: Sequence[Record]) -> None:
+        """Append records whose links and hashes were already checked elsewhere (a file's
+        checksums): only the head is taken from the last one."""
+        if records:
+            self.records.extend(records)
+            self.head_hash = records[-1].hash
 
     def first_invalid(self) -> Optional[int]:
         """Index of the first record whose hash or link is wrong, or None."""

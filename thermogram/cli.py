@@ -98,7 +98,7 @@ def _load(path: str):
 
 def _describe(path: str) -> dict:
     import numpy as np
-    from .codec import detect_format, rfc3339
+    from .io import detect_format, rfc3339
     if not os.path.exists(path):
         raise ThermogramError(f"{path}: no such file")
     with open(path, "rb") as f:

@@ -3,6 +3,11 @@
 A :class:`Delta` is one keyed change; a :class:`DeltaBatch` is many of them
 in columns (one chain record, one hash). Both hash a canonical,
 length-prefixed, domain-tagged encoding of every field with SHA-256.
+
+Why one module of ~650 lines: :class:`Delta` and :class:`DeltaBatch` are the two shapes
+of one record kind and share :class:`HashedRecord`, validation and the value-column helpers;
+most of the length is their numpy-style docstrings. Their byte encoding lives in
+:mod:`thermogram.io.records`.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .canonical import i64, lp, opt_lp, u64
+from .canonical import record_layouts
 from .errors import ValidationError, parse_int_enum
 from .signal import SIGNAL, Signal, as_signal_vector, signals_from_floats
 
@@ -75,14 +80,6 @@ def _timestamp(ts: Any, clock: Optional[Clock]) -> int:
     raise ValidationError(f"timestamp must be integer nanoseconds since the epoch, got {ts!r}")
 
 
-def _int_field(v: Any) -> bytes:
-    """int64 when in range; anything else gets a distinct, tagged encoding (so a
-    tampered out-of-range field can never collide with a valid one)."""
-    if isinstance(v, (int, np.integer)) and -(2 ** 63) <= int(v) < 2 ** 63:
-        return b"\x00" + i64(int(v))
-    return b"\x01" + lp(repr(v).encode())
-
-
 class HashedRecord:
     """What every chain record shares: a lazily computed SHA-256 of its canonical
     bytes (``hash``), and linking to a predecessor (``prev_hash``)."""
@@ -125,8 +122,6 @@ class HashedRecord:
         return cb
 
 
-_DELTA_TAG = b"thermogram:delta:v1\x00"
-_BATCH_TAG = b"thermogram:batch:v1\x00"
 _EMPTY = np.zeros(0, dtype=SIGNAL)
 _EMPTY.flags.writeable = False
 
@@ -139,12 +134,64 @@ class Delta(HashedRecord):
     inject a ``clock``. ``prev_hash=None`` means "link to the current head"
     when the delta is applied; an explicit ``prev_hash`` must equal the head.
 
+    Parameters
+    ----------
+    delta_type : DeltaType, str or int
+        ``"create"``, ``"update"``, ``"delete"`` or ``"merge"`` (any case), or
+        the :class:`DeltaType` member or its code.
+    key : str
+        The key changed: non-empty, valid UTF-8.
+    value : array_like, optional
+        The new value: a 1-D SIGNAL vector, or signed floats converted with
+        :func:`~thermogram.signal.signals_from_floats` (clamped to [-1, 1]).
+        Default: empty.
+    source : str, optional
+        Who made the change (free text, hashed).
+    strength : Signal or (polarity, magnitude), optional
+        Default: ``Signal.MAX_POSITIVE``.
+    timestamp : int, optional
+        Nanoseconds since the Unix epoch (UTC). Default: ``clock()``, else now.
+    prev_hash : str, optional
+        The head this delta must link to; None links to whatever the head is.
+    id : str, optional
+        Default: a random UUID4.
+    observation_count : int, optional
+        0 to 2**64 - 1, or None.
+    custom : bytes, optional
+        Opaque user bytes, hashed with the rest.
+    clock : callable, optional
+        Returns int ns; read when ``timestamp`` is None.
+
     Attributes
     ----------
     id, delta_type, key, value, timestamp, source, strength,
     observation_count, custom, prev_hash : the hashed fields
     hash : str
         SHA-256 (hex) of the canonical encoding of all fields above.
+
+    Raises
+    ------
+    ValidationError
+        If a field is malformed: unknown type, empty or non-UTF-8 key, NaN or
+        infinite value, bad polarity, timestamp outside int64, non-str source.
+
+    See Also
+    --------
+    DeltaBatch : many deltas as columns, one chain record.
+
+    Examples
+    --------
+    >>> d = Delta.update("w", [0.5, -1.0], "doc", strength=Signal.positive(200), timestamp=1_000)
+    >>> d.delta_type, d.key, d.value.tolist()
+    (<DeltaType.UPDATE: 1>, 'w', [(1, 127), (-1, 255)])
+    >>> d.strength, d.timestamp, d.prev_hash
+    (Signal(+1, 200), 1000, None)
+    >>> len(d.hash), d.verify_hash()
+    (64, True)
+    >>> Delta("rename", "w")
+    Traceback (most recent call last):
+        ...
+    thermogram.errors.ValidationError: unknown delta type 'rename'; expected create, update, delete or merge
     """
 
     __slots__ = ("id", "delta_type", "key", "value", "timestamp", "source", "strength",
@@ -211,19 +258,11 @@ class Delta(HashedRecord):
 
     # hashing -----------------------------------------------------------
     def canonical_bytes(self) -> bytes:
-        """The exact bytes that :attr:`hash` covers."""
-        v = self.value
-        vb = v.tobytes() if isinstance(v, np.ndarray) and v.dtype == SIGNAL else repr(v).encode()
-        s = self.strength
-        sb = bytes([s.polarity & 0xFF, s.magnitude]) if isinstance(s, Signal) else repr(s).encode()
-        obs = b"\x00" if self.observation_count is None else b"\x01" + _int_field(self.observation_count)
-        return b"".join((
-            _DELTA_TAG, _int_field(self.delta_type), lp(str(self.id).encode()),
-            lp(str(self.key).encode("utf-8", "surrogatepass")), lp(vb),
-            _int_field(self.timestamp),
-            lp(str(self.source).encode("utf-8", "surrogatepass")), lp(sb), obs,
-            opt_lp(self.custom), opt_lp(None if self.prev_hash is None else str(self.prev_hash).encode()),
-        ))
+        """The exact bytes that :attr:`hash` covers (the layout is
+        :func:`thermogram.io.records.encode_delta`)."""
+        return record_layouts().encode_delta(self.delta_type, self.id, self.key, self.value, self.timestamp,
+                                             self.source, self.strength, self.observation_count, self.custom,
+                                             self.prev_hash)
 
     # views ---------------------------------------------------------------
     def keys(self) -> List[str]:
@@ -314,8 +353,33 @@ def _uniform(one: np.ndarray, n: int) -> np.ndarray:
 class DeltaBatch(HashedRecord):
     """Many deltas as columns: one chain record, one SHA-256 over all columns.
 
-    Build with :meth:`from_arrays` (fast path) or :meth:`from_deltas`.
-    Indexing and iteration give :class:`Delta` views (ids ``"{batch id}#{i}"``).
+    Build with :meth:`from_arrays` (fast path) or :meth:`from_deltas`; the
+    constructor takes the finished columns. Indexing and iteration give
+    :class:`Delta` views (ids ``"{batch id}#{i}"``).
+
+    Parameters
+    ----------
+    keys : sequence of str
+        One key per row; non-empty, valid UTF-8. Rows may repeat a key.
+    types : ndarray of uint8, shape (n,)
+        :class:`DeltaType` codes (0 to 3).
+    values : ndarray of SIGNAL, shape (m,)
+        Every row's value, concatenated.
+    offsets : ndarray of int64, shape (n + 1,)
+        Row ``i`` is ``values[offsets[i]:offsets[i+1]]``; starts at 0, ends at m.
+    strengths : ndarray of SIGNAL, shape (n,)
+    timestamps : ndarray of int64, shape (n,)
+        Nanoseconds since the Unix epoch (UTC), one per row.
+    source : str, optional
+        Who made the changes.
+    id : str, optional
+        Default: a random UUID4.
+    timestamp : int, optional
+        The record's own time (ns). Default: ``clock()``, else now.
+    prev_hash : str, optional
+        The head this batch must link to; None links to whatever the head is.
+    clock : callable, optional
+        Returns int ns; read when ``timestamp`` is None.
 
     Attributes
     ----------
@@ -328,6 +392,36 @@ class DeltaBatch(HashedRecord):
     strengths : SIGNAL array, length n
     timestamps : int64 array (ns), length n
     source, id, timestamp, prev_hash, hash : record fields
+
+    Raises
+    ------
+    ValidationError
+        If a column has the wrong dtype or length, a key is empty or not
+        UTF-8, a type code or polarity is unknown, or the offsets do not
+        cover ``values`` in order.
+
+    See Also
+    --------
+    Delta : one change to one key.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> vals = np.array([[0.5, 1.0], [-0.25, 0.0]], np.float32)
+    >>> b = DeltaBatch.from_arrays(["a", "b"], vals, Signal.positive(150), "update", timestamps=5)
+    >>> len(b), b.keys, b.offsets.tolist()
+    (2, ('a', 'b'), [0, 2, 4])
+    >>> b.value(1).tolist()
+    [(-1, 63), (0, 0)]
+    >>> d = b[1]
+    >>> d.delta_type, d.key, d.strength, d.timestamp
+    (<DeltaType.UPDATE: 1>, 'b', Signal(+1, 150), 5)
+    >>> [d.key for d in b]
+    ['a', 'b']
+    >>> DeltaBatch.from_arrays(["a"], vals, timestamps=5)
+    Traceback (most recent call last):
+        ...
+    thermogram.errors.ValidationError: values has 2 rows for 1 keys
     """
 
     kind = "batch"
@@ -501,7 +595,7 @@ class DeltaBatch(HashedRecord):
         """Row ``i`` as a :class:`Delta` (not itself a chain record)."""
         s = self.strengths[i]
         d = Delta(int(self.types[i]), self.key(i), self.value(i), source=self.source,
-                  strength=Signal._raw(int(s["polarity"]), int(s["magnitude"])),
+                  strength=Signal.from_checked(int(s["polarity"]), int(s["magnitude"])),
                   timestamp=int(self.timestamps[i]), id=f"{self.id}#{i}")
         d._hash = self.hash
         return d
@@ -547,15 +641,9 @@ class DeltaBatch(HashedRecord):
     def canonical_bytes(self) -> bytes:
         """The exact bytes that :attr:`hash` covers: tag, id, source, timestamp, then every column."""
         klen_bytes, kbytes = self._key_blob()
-        return b"".join((
-            _BATCH_TAG, lp(str(self.id).encode()), lp(str(self.source).encode("utf-8", "surrogatepass")),
-            _int_field(self.timestamp), u64(len(self)), lp(np.ascontiguousarray(self.types).tobytes()),
-            lp(klen_bytes), lp(kbytes), lp(np.ascontiguousarray(self.offsets).tobytes()),
-            lp(np.ascontiguousarray(self.values).tobytes()),
-            lp(np.ascontiguousarray(self.strengths).tobytes()),
-            lp(np.ascontiguousarray(self.timestamps).tobytes()),
-            opt_lp(None if self.prev_hash is None else str(self.prev_hash).encode()),
-        ))
+        return record_layouts().encode_batch(self.id, self.source, self.timestamp, len(self), self.types,
+                                             klen_bytes, kbytes, self.offsets, self.values, self.strengths,
+                                             self.timestamps, self.prev_hash)
 
     def copy(self) -> "DeltaBatch":
         """A shallow copy: a new batch with the same fields and cached hash (column arrays are shared)."""
