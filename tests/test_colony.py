@@ -14,7 +14,7 @@ from conftest import StepClock
 from thermogram import (ConsolidationPolicy, Delta, DeltaBatch, KeyMissingError, NeuromodState,
                         NeuromodSyncConfig, PlasticityRule, Signal, ThermalConfig, ThermalState, Thermogram,
                         ValidationError, signal_vector)
-from thermogram import colony as colony_mod
+from thermogram.colony import persist as colony_persist
 from thermogram.colony import (ColonyConfig, ColonyConsolidationResult, ThermogramColony, consolidate_member,
                                locality_hash, prefix_locality)
 from thermogram.errors import FormatError
@@ -627,7 +627,7 @@ def test_crash_between_member_writes_leaves_the_previous_colony(tmp_path, monkey
     fill(c, [f"g{i // 3}_k{i}" for i in range(0, 400, 2)], seed=9)
     c.consolidate()
     assert c.state_digest() != good
-    real = colony_mod.atomic_write
+    real = colony_persist.atomic_write
     crashes = 0
     for crash_at in range(1, 100):
         calls = []
@@ -638,7 +638,7 @@ def test_crash_between_member_writes_leaves_the_previous_colony(tmp_path, monkey
                 raise OSError("power cut")
             real(path, data)
 
-        monkeypatch.setattr(colony_mod, "atomic_write", flaky)
+        monkeypatch.setattr(colony_persist, "atomic_write", flaky)
         try:
             c.save(folder)
         except OSError:
@@ -647,7 +647,7 @@ def test_crash_between_member_writes_leaves_the_previous_colony(tmp_path, monkey
         else:
             break
         finally:
-            monkeypatch.setattr(colony_mod, "atomic_write", real)
+            monkeypatch.setattr(colony_persist, "atomic_write", real)
     assert crashes >= 2 and calls[-1].endswith("colony.json")  # crashed before and after member writes
     assert ThermogramColony.open(folder).state_digest() == c.state_digest()
     assert sum(f.endswith(".thermo") for f in os.listdir(folder)) == c.member_count()
