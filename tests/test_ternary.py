@@ -1,5 +1,6 @@
-"""Ternary weights: kernels against tests/naive_ternary.py, the Python API,
-storage round trips and the reference's transition tables (enumerated)."""
+"""Ternary weights: the Python API against tests/naive/ternary.py, storage round trips and
+the reference's transition tables (enumerated). The kernels' own tests are in
+tests/kernels/test_ternary.py."""
 import io
 import itertools
 import pickle
@@ -10,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import naive_ternary as nt
+from naive import ternary as nt
 import thermogram.ternary as tt
+from thermogram.ternary import layer as ternary_layer
 from thermogram.errors import ThermogramError, ValidationError
-from thermogram.kernels import ternary as kt
 from thermogram.signal import Signal
 from thermogram.ternary import (
     PackedTernary, TernaryLayer, TernaryWeight, WeightIndexError, apply_ternary_stdp,
@@ -94,7 +95,7 @@ def test_weight_signal_conversion():
     assert "POS" in TernaryWeight.POS._repr_html_()
 
 
-# ============================================================================= packing kernels
+# ============================================================================= bit layout
 
 
 def test_bit_layout_matches_reference():
@@ -104,70 +105,6 @@ def test_bit_layout_matches_reference():
     assert PackedTernary([-1, -1, -1, -1]).bytes() == bytes([0b10101010])
     assert PackedTernary([1, 1, 1, 1]).bytes() == bytes([0b01010101])
     assert PackedTernary([]).bytes() == b""
-
-
-@given(weights_st)
-def test_pack_unpack_identity_and_naive_bytes(ws):
-    w = as_i8(ws)
-    packed = np.empty((len(ws) + 3) // 4, np.uint8)
-    kt.pack_ternary(w, packed)
-    assert packed.tobytes() == nt.pack(ws)
-    out = np.empty(len(ws), np.int8)
-    kt.unpack_ternary(packed, len(ws), out)
-    assert out.tolist() == ws
-    assert set(out.tolist()) <= set(W3)
-    f = np.empty(len(ws), np.float32)
-    kt.unpack_ternary_f32(packed, len(ws), f)
-    assert f.tolist() == [float(v) for v in ws]
-    assert kt.count_active(packed, len(ws)) == nt.count_active(bytes(packed), len(ws))
-
-
-@given(st.binary(max_size=20), st.integers(0, 3))
-def test_unpack_and_count_read_like_the_reference_on_any_bytes(data, cut):
-    n = max(0, 4 * len(data) - cut)
-    buf = np.frombuffer(data, np.uint8).copy()
-    out = np.empty(n, np.int8)
-    kt.unpack_ternary(buf, n, out)
-    assert out.tolist() == nt.unpack(data, n)
-    assert kt.count_active(buf, n) == nt.count_active(data, n)
-    changed = kt.canonicalize(buf, n)
-    assert buf.tobytes() == nt.canonical(data, n)
-    expect = sum(1 for j, b in enumerate(data) for k in range(4) if (b >> 2 * k) & 3 and
-                 (4 * j + k >= n or (b >> 2 * k) & 3 == 3))
-    assert changed == expect
-
-
-@given(st.lists(finite32, max_size=60), st.floats(-1, 2, width=32))
-def test_quantize_pack_matches_naive(vs, t):
-    v = np.array(vs, np.float32)
-    packed = np.empty((len(vs) + 3) // 4, np.uint8)
-    kt.quantize_pack(v, F(t), packed)
-    assert packed.tobytes() == nt.pack(nt.quantize(vs, t))
-
-
-@given(st.lists(st.floats(-3, 3, width=32), max_size=80))
-def test_adaptive_threshold_matches_naive_bit_for_bit(vs):
-    v = np.array(vs, np.float32)
-    got = kt.adaptive_threshold(v)
-    want = nt.adaptive_threshold(vs)
-    assert np.float32(got).tobytes() == want.tobytes()
-
-
-def test_adaptive_threshold_edge_cases():
-    assert kt.adaptive_threshold(np.zeros(5, np.float32)) == F(0.5)
-    assert kt.adaptive_threshold(np.array([1e-7, -1e-6], np.float32)) == F(0.5)
-    assert kt.adaptive_threshold(np.array([0.5, -1.5, 0.0], np.float32)) == F(1.0)
-
-
-@given(st.lists(finite32, max_size=40))
-def test_dot_is_the_references_left_to_right_sum(vs):
-    n = len(vs)
-    rng = np.random.default_rng(n)
-    ws = rng.integers(-1, 2, n).tolist()
-    x = np.array(vs, np.float32)
-    data = nt.pack(ws)
-    got = kt.dot_packed(np.frombuffer(data, np.uint8), n, x)
-    assert np.float32(got).tobytes() == nt.dot(data, n, x).tobytes()
 
 
 # ============================================================================= PackedTernary
@@ -260,7 +197,6 @@ def test_packed_validation_errors():
         PackedTernary([0, 2])
     with pytest.raises(ValidationError, match="found -128 at index \\(2,\\)"):
         PackedTernary(np.array([0, 1, -128], np.int8))
-    assert kt.count_invalid(np.array([-1, 0, 1, 2, -2, 127, -128], np.int8)) == 4
     with pytest.raises(ValidationError, match="from_f32"):
         PackedTernary(np.array([0.5, 1.0]))
     with pytest.raises(ValidationError):
@@ -290,7 +226,7 @@ def test_packed_repr():
     assert "<b>PackedTernary</b>" in p._repr_html_() and "+000" in p._repr_html_()
 
 
-# ============================================================================= layer kernels
+# ============================================================================= TernaryLayer forward
 
 
 def layer_case(rng, rows, cols):
@@ -325,30 +261,18 @@ def test_forward_batch_equals_forward_bit_for_bit(rows, cols, batch, tables, see
     w, layer = layer_case(rng, rows, cols)
     x = rng.standard_normal((batch, cols)).astype(np.float32)
     xi = small_ints((batch, cols), rng)
-    saved = tt._BATCH_MIN
-    tt._BATCH_MIN = 0 if tables else 10**9  # pair-table kernel, or forward per input
+    saved = ternary_layer._BATCH_MIN
+    ternary_layer._BATCH_MIN = 0 if tables else 10**9  # pair-table kernel, or forward per input
     try:
         got = layer.forward_batch(x)
         exact = layer.forward_batch(xi)
     finally:
-        tt._BATCH_MIN = saved
+        ternary_layer._BATCH_MIN = saved
     assert got.shape == (batch, rows)
     for i in range(batch):
         assert np.array_equal(got[i], layer.forward(x[i]))
     want = (xi.astype(np.float64) @ w.T.astype(np.float64)).astype(np.float32) * layer.scales
     assert np.array_equal(exact, want)
-
-
-@pytest.mark.parametrize("chunk", [1, 3, 64])
-def test_forward_batch_kernel_chunks_and_row_blocks(chunk):
-    rng = np.random.default_rng(chunk)
-    rows, cols, batch = 70, 131, 11  # rows span three row blocks; cols leave a tail byte
-    w, layer = layer_case(rng, rows, cols)
-    x = rng.standard_normal((batch, cols)).astype(np.float32)
-    out = np.empty((batch, rows), np.float32)
-    kt.layer_forward_batch(layer.packed.copy(), cols, x, layer.scales.copy(), chunk, out)
-    for i in range(batch):
-        assert np.array_equal(out[i], layer.forward(x[i]))
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN/inf arithmetic when run without the JIT
@@ -386,26 +310,6 @@ def test_from_f32_matrix_matches_naive(rows, cols, seed):
     assert [bytes(r) for r in layer.packed] == rows_bytes
     assert np.array(scales, np.float32).tobytes() == layer.scales.tobytes()
     assert layer.dims() == (rows, cols)
-
-
-def test_layer_forward_kernel_directly():
-    rng = np.random.default_rng(5)
-    w, layer = layer_case(rng, 9, 67)
-    x = rng.standard_normal(67).astype(np.float32)
-    out = np.empty(9, np.float32)
-    kt.layer_forward(layer.packed.copy(), 67, x, layer.scales.copy(), out)
-    rows_bytes = [bytes(r) for r in layer.packed]
-    assert np.array_equal(out, nt.layer_forward_blocked(rows_bytes, 67, layer.scales, x))
-
-
-def test_quantize_rows_kernel_directly():
-    m = np.array([[0.2, -0.9, 0.4, 0.05, -0.3], [0.0, 0.0, 0.0, 0.0, 0.0]], np.float32)
-    packed = np.empty((2, 2), np.uint8)
-    scales = np.empty(2, np.float32)
-    kt.quantize_rows(m, np.empty(5, np.float32), packed, scales)
-    rows_bytes, want_scales = nt.layer_from_f32_matrix(m)
-    assert [bytes(r) for r in packed] == rows_bytes
-    assert scales.tolist() == [float(s) for s in want_scales]
 
 
 # ============================================================================= TernaryLayer API
@@ -643,7 +547,6 @@ def test_majority_vote_enumerates_every_sequence_up_to_length_5():
     for s in seqs:
         assert int(ternary_majority_vote(s)) == nt.majority_vote(s), s
         assert int(ternary_majority_vote([TernaryWeight(v) for v in s])) == nt.majority_vote(s)
-        assert int(kt.majority_vote(as_i8(s))) == nt.majority_vote(s)
     five = np.array([s for s in seqs if len(s) == 5], np.int8)  # (243, 5)
     got = ternary_majority_vote_array(five.T, axis=0)
     assert got.tolist() == [nt.majority_vote(s) for s in five.tolist()]
@@ -683,25 +586,6 @@ def test_transitions_stay_in_range(ws):
     for i in range(len(ws)):
         p.strengthen(i)
     assert set(p.to_array().tolist()) <= {0, 1}
-
-
-def test_code_kernels_enumerate_every_code():
-    for w in W3:
-        assert kt.code_of(np.int8(w)) == nt.to_2bit(w)
-    for code in range(256):  # only the two low bits count; 0b11 reads as zero
-        assert kt.weight_of(np.uint8(code)) == nt.from_2bit(code)
-
-
-def test_pair_tables_kernel():
-    rng = np.random.default_rng(11)
-    x = rng.standard_normal((3, 6)).astype(np.float32)
-    t = kt.pair_tables(x, 6, 2)
-    assert t.shape == (2, 2, 16, 3)
-    xs = np.concatenate([x, np.zeros((3, 2), np.float32)], axis=1)  # padded to 4 * 2 columns
-    for j, h, q, i in itertools.product(range(2), range(2), range(16), range(3)):
-        va, vb = xs[i, 4 * j + 2 * h], xs[i, 4 * j + 2 * h + 1]
-        want = F(nt._signed(q & 1, q & 2, va) + nt._signed(q & 4, q & 8, vb))
-        assert t[j, h, q, i] == want
 
 
 def test_plasticity_rule_ternary_methods_delegate():
