@@ -11,7 +11,7 @@ import numpy as np
 
 from ._jit import kernel
 from .plasticity import apply_update_scalar
-from .thermal import FREE, free_row, sat_add_u64
+from .thermal import free_row, sat_add_u64
 
 CREATE, UPDATE, DELETE, MERGE = 0, 1, 2, 3
 NS = 1_000_000_000

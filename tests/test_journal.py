@@ -11,7 +11,8 @@ import pytest
 import thermogram as tg
 from conftest import StepClock
 from thermogram import ConsolidationPolicy, FormatError, LockedError, Signal, Thermogram, signal_vector
-from thermogram.journal import ReadOnlyError, read_journal
+from thermogram.errors import ReadOnlyError
+from thermogram.journal import read_journal
 
 KILLS = int(os.environ.get("THERMOGRAM_CRASH_KILLS", "50"))
 

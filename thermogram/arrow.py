@@ -26,11 +26,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .codec import Reader, atomic_write, decode_record, encode_record, rfc3339
+from .io import Reader, atomic_write, decode_record, encode_record, rfc3339
 from .errors import FormatError, ValidationError
-from .kernels import codec as _kc
 from .signal import SIGNAL
-from .store import FREE
 from .thermal import ThermalState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,13 +81,13 @@ def signals_from_arrow(col: Any):
 
 def to_arrow(t: "Thermogram") -> pa.Table:
     """Every consolidated entry as an Arrow table (:data:`ENTRY_SCHEMA`), rows by (layer, key)."""
-    with t._lock:
-        s = t._store
-        rows = t._live_rows_sorted()
+    from .core import capsule_parts
+    with capsule_parts(t) as parts:
+        s = parts.store
+        rows = s.live_rows_sorted()
         names = s.keys.take(s.kid[rows].tolist())
         vlen = s.vlen[rows]
-        flat = np.empty(int(vlen.sum()), SIGNAL)
-        _kc.gather_values(s.voff, s.vlen, rows, s.vals.view(np.uint16), flat.view(np.uint16))
+        flat = s.values_of(rows)
         offsets = np.zeros(len(rows) + 1, np.int64)
         np.cumsum(vlen, out=offsets[1:])
         layer = pa.DictionaryArray.from_arrays(pa.array(s.layer[rows].astype(np.int8)), pa.array(LAYERS))
@@ -153,7 +151,8 @@ def from_arrow(cls, table: Any, name: Optional[str] = None, **kwargs: Any) -> "T
                "values": flat, "lengths": np.diff(offsets)}
     metadata = {"last_consolidation": t.last_consolidation, "total_deltas": 0, "total_consolidations": 0,
                 "custom": None, "pending": 0, "source": "arrow"}
-    t._run_op("import", {"entries": entries, "metadata": metadata}, t._now())
+    from .core import record_import
+    record_import(t, entries, metadata)
     return t
 
 
@@ -161,7 +160,7 @@ def records_to_arrow(t: "Thermogram") -> pa.Table:
     """One row per record: index, kind, op (or delta type), key, deltas, timestamp, hashes, and
     ``payload`` (the record's bytes, so an archive can be replayed)."""
     idx, kind, op, key, n, ts, h, prev, payload = ([] for _ in range(9))
-    for i, r in enumerate(t._chain.records):
+    for i, r in enumerate(t.chain.records):
         idx.append(i)
         kind.append(r.kind)
         if r.kind == "op":
@@ -193,7 +192,7 @@ def deltas_to_arrow(t: "Thermogram") -> pa.Table:
     value, strength, timestamp, source."""
     rec_i, ids, types, keys, pols, mags, ts, src = ([] for _ in range(8))
     vals: List[np.ndarray] = []
-    for i, r in enumerate(t._chain.records):
+    for i, r in enumerate(t.chain.records):
         if r.kind == "delta":
             rec_i.append(i)
             ids.append(r.id)
@@ -267,7 +266,7 @@ def export_to_json(t: "Thermogram", path: Any = None, consolidate: Optional[bool
                 item["layer"] = LAYERS[lay]
             state.append(item)
     history = []
-    recs = t._chain.records
+    recs = t.chain.records
     start = 0
     if ref:
         start = len(recs)
@@ -278,7 +277,7 @@ def export_to_json(t: "Thermogram", path: Any = None, consolidate: Optional[bool
             history.append({"timestamp": rfc3339(d.timestamp), "delta_type": d.delta_type.name.capitalize(),
                             "key": d.key, "strength": sig(*d.strength), "hash": d.hash})
     doc = {"thermogram_id": t.id, "name": t.name, "state": state, "history": history,
-           "metadata": {"exported_at": rfc3339(t._now()), "thermogram_created_at": rfc3339(t.created_at),
+           "metadata": {"exported_at": rfc3339(t.now()), "thermogram_created_at": rfc3339(t.created_at),
                         "last_consolidation": rfc3339(t.last_consolidation), "total_deltas": t.total_deltas,
                         "total_consolidations": t.total_consolidations, "total_entries": len(state)}}
     if path is not None:
@@ -318,18 +317,19 @@ def export_archive(t: "Thermogram", folder: Any) -> str:
     if os.path.exists(folder):
         raise ValidationError(f"{folder} exists; an archive is written once into a new folder")
     os.makedirs(folder)
-    with t._lock:
+    from .core import capsule_parts
+    with capsule_parts(t) as parts:
         tables = {"state.parquet": to_arrow(t), "deltas.parquet": deltas_to_arrow(t),
                   "records.parquet": records_to_arrow(t)}
         head, digest = t.head_hash, t.state_digest()
-        name, tid, n = t.name, t.id, len(t._chain)
+        name, tid, n = t.name, t.id, len(parts.chain)
     files = {}
     for fname, table in tables.items():
         p = os.path.join(folder, fname)
         pq.write_table(table, p)
         files[fname] = _sha256_file(p)
     manifest = {"format": "thermogram-archive/1", "name": name, "id": tid, "head_hash": head,
-                "state_digest": digest, "records": n, "created_at": rfc3339(t._now()), "files": files}
+                "state_digest": digest, "records": n, "created_at": rfc3339(t.now()), "files": files}
     mp = os.path.join(folder, "manifest.json")
     atomic_write(mp, json.dumps(manifest, indent=2, sort_keys=True).encode())
     for fname in list(files) + ["manifest.json"]:

@@ -3,17 +3,30 @@
 Plain orchestration over three parts: the columnar :class:`~thermogram.store.EntryStore`
 (four thermal layers), the :class:`~thermogram.pending.PendingLog` (deltas
 not yet consolidated) and the :class:`~thermogram.chain.HashChain` (every
-record since creation). Every public mutation validates first, changes state
-through kernels, then appends one record; :meth:`Thermogram.replay` redoes
-the records and reaches the same :meth:`~Thermogram.state_digest`.
+record since creation). Every public mutation validates first, then commits one
+record: linked to the head, written to the journal when file-backed, applied to
+the state through the store's kernel-owning methods, appended to the chain.
+Operations are looked up in :data:`OPERATIONS`, live and in replay alike, so
+:meth:`Thermogram.replay` redoes the records and reaches the same
+:meth:`~Thermogram.state_digest`.
+
+Why one module of ~1,200 lines: it is the one public class users meet, and each
+method is a few lines of validation and orchestration; splitting the class across
+files would only scatter its docstrings. The array work is in ``store``/``pending``
+(which own the kernels), the record format in ``io.records``, files in ``io``.
+The end of this module is the *persistence seam* (:func:`capsule_parts`,
+:func:`restore_capsule`, :func:`replay_records`, ...): the only functions through
+which codecs, the journal, Arrow import and colonies read a capsule's internals or
+build one, so nothing outside this module touches a private attribute of a capsule.
 """
 from __future__ import annotations
 
 import hashlib
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -21,68 +34,19 @@ from .canonical import i64, lp, u64
 from .chain import HashChain, OpRecord, Record
 from .consolidation import ConsolidationPolicy, ConsolidationResult
 from .delta import Clock, Delta, DeltaBatch, DeltaType, new_id, validate_key
-from .errors import ChainError, KeyMissingError, ThermogramError, ValidationError
+from .errors import ChainError, FormatError, KeyMissingError, ReadOnlyError, ThermogramError, ValidationError
 from .limits import Limits
-from .kernels import codec as _kcodec
-from .kernels import consolidation as _kc
-from .kernels import thermal as _kt
 from ._memory import TRIM_AFTER_ROWS, release_free_memory
-from .pending import Kept, PendingLog
+from .pending import PendingLog
 from .plasticity import PlasticityRule
-from .signal import SIGNAL, Signal, as_signal_vector
-from .store import FREE, EntryStore
+from .results import CrystallizationResult, ThermogramStats, TransitionResult
+from .signal import Signal, as_signal_vector
+from .store import EntryStore
 from .thermal import ThermalConfig, ThermalState
 
-__all__ = ["Thermogram", "ThermogramStats", "TransitionResult", "CrystallizationResult", "SEMANTICS"]
+__all__ = ["Thermogram", "SEMANTICS", "OPERATIONS"]
 
 SEMANTICS = ("fixed", "reference")
-
-
-@dataclass
-class TransitionResult:
-    """Counts from one :meth:`Thermogram.run_thermal_transitions`."""
-
-    promoted: Tuple[int, int, int] = (0, 0, 0)
-    """hot->warm, warm->cool, cool->cold"""
-    demoted: Tuple[int, int, int] = (0, 0, 0)
-    """cold->cool, cool->warm, warm->hot"""
-    pruned: int = 0
-
-    @property
-    def total_promoted(self) -> int:
-        """Entries promoted (moved to a colder layer) over all three steps."""
-        return sum(self.promoted)
-
-    @property
-    def total_demoted(self) -> int:
-        """Entries demoted (moved to a hotter layer) over all three steps."""
-        return sum(self.demoted)
-
-
-@dataclass
-class CrystallizationResult:
-    """Counts from one :meth:`Thermogram.crystallize`: new cold entries, and merges into existing ones."""
-
-    crystallized: int = 0
-    merged: int = 0
-
-
-@dataclass
-class ThermogramStats:
-    """A snapshot of sizes and counters (see :meth:`Thermogram.stats`)."""
-
-    total_keys: int
-    hot_entries: int
-    warm_entries: int
-    cool_entries: int
-    cold_entries: int
-    dirty_deltas: int
-    total_deltas_lifetime: int
-    total_consolidations: int
-    records: int
-    created_at: int
-    last_consolidation: int
-    estimated_size_bytes: int
 
 
 def _default_clock() -> int:
@@ -121,14 +85,57 @@ class Thermogram:
         ``"reference"`` folds deltas exactly as thermogram-rs 1.0 does
         (merge on a missing key dropped, delete only from hot, consolidate
         ends with :meth:`crystallize`); ``"fixed"`` (default) is DESIGN.md's.
+    id : str, optional
+        The capsule id (default: a new UUID).
+    limits : Limits, optional
+        Input caps (key bytes, value length, pending deltas, clock skew).
+
+    Attributes
+    ----------
+    clock : callable
+        The clock in use.
+    limits : Limits
+        Input caps; not part of the state.
+    created_at, last_consolidation : int
+        Nanoseconds since the epoch (UTC).
+    total_deltas, total_consolidations : int
+        Lifetime counters.
+    custom : bytes or None
+        The custom metadata blob (:meth:`set_custom`).
+    extensions : dict
+        Extra state saved with the capsule in ``.thermo`` v2 (e.g. an SNN's ``state()``).
+
+    Raises
+    ------
+    ValidationError
+        An argument has the wrong type or is out of its domain (the message says which
+        and what was expected).
+
+    See Also
+    --------
+    Thermogram.open : a file-backed capsule with a durable journal.
+    Thermogram.load, Thermogram.save : ``.thermo`` files (ours, v2, and the reference's v1).
 
     Examples
     --------
-    >>> from thermogram import Thermogram, Delta, Signal
-    >>> t = Thermogram("demo")
-    >>> t.apply_delta(Delta.create("k", [Signal.positive(200)]))
+    >>> from thermogram import Thermogram, Delta, Signal, ThermalState
+    >>> t = Thermogram("demo", clock=lambda: 1_700_000_000_000_000_000)
+    >>> t.apply_delta(Delta.create("k", [Signal.positive(200), Signal.negative(10)]))
     >>> t.read("k")["magnitude"].tolist()
-    [200]
+    [200, 10]
+    >>> t.pending_count
+    1
+    >>> result = t.consolidate()
+    >>> (result.deltas_processed, t.pending_count, t.layer_counts()["hot"])
+    (1, 0, 1)
+    >>> t.reinforce("k", Signal.positive(50))
+    True
+    >>> t.read_with_state("k")[2] is ThermalState.HOT
+    True
+    >>> Thermogram.replay(t.records()).state_digest() == t.state_digest()
+    True
+    >>> t.read("missing") is None
+    True
     """
 
     def __init__(self, name: str = "thermogram", rule: Optional[PlasticityRule] = None, *,
@@ -175,7 +182,6 @@ class Thermogram:
         self._lock_handle = None
         self._path: Optional[str] = None
         self._readonly = False
-        self._on_record: Optional[Callable[[Record], None]] = None
         self.custom: Optional[bytes] = None
         self.extensions: Dict[str, Any] = {}
         """Extra state saved with the capsule in ``.thermo`` v2 (e.g. an SNN's ``state()``)."""
@@ -223,6 +229,16 @@ class Thermogram:
             self._run_op("configure", args, self._now())
 
     # ------------------------------------------------------------------ helpers
+    def now(self) -> int:
+        """The capsule clock's current time (integer ns since the epoch, UTC).
+
+        Raises
+        ------
+        ValidationError
+            The clock returned something other than an integer.
+        """
+        return self._now()
+
     def _now(self) -> int:
         t = self.clock()
         if not isinstance(t, (int, np.integer)) or isinstance(t, bool):
@@ -243,7 +259,6 @@ class Thermogram:
         apply it to the state, then append it to the chain."""
         self._digest = None
         if self._readonly:
-            from .journal import ReadOnlyError
             raise ReadOnlyError(f"{self._path} was opened read-only")
         self._chain.check_link(rec)
         cb = rec._link(self._chain.head_hash)
@@ -251,49 +266,26 @@ class Thermogram:
             self._journal.append(rec, cb)
         result = apply()
         self._chain.push_linked(rec)
-        if self._on_record is not None:
-            self._on_record(rec)
         return result
 
     def _run_op(self, op: str, args: Dict[str, Any], now: int) -> Any:
-        """Run operation ``op`` as one record."""
-        fn = getattr(self, "_op_" + op)
-        return self._commit(OpRecord(op, args, now), lambda: fn(args, now))
+        """Run operation ``op`` (a name in :data:`OPERATIONS`) as one record."""
+        fn = OPERATIONS[op]
+        return self._commit(OpRecord(op, args, now), lambda: fn(self, args, now))
 
     @staticmethod
     def _coerce_amount(amount: Any) -> Signal:
         return Signal.coerce(amount, "amount")
 
     # ------------------------------------------------------------------ reads
-    def _consolidated(self, key: str) -> Optional[Tuple[np.ndarray, Signal, ThermalState]]:
-        s = self._store
-        kid = s.keys.get(key)
-        if kid is None:
-            return None
-        row, _ = s.hottest_of(kid)
-        if row < 0:
-            return None
-        return s.value(row), s.strength(row), ThermalState(int(s.layer[row]))
-
-    def _kept_value(self, key: str, kept: Kept) -> np.ndarray:
-        """Value a pending value-keeping merge will keep."""
-        if kept.prev is None:
-            hit = self._consolidated(key)
-            v = None if hit is None else hit[0]
-        else:
-            _, v, _ = PendingLog.resolve(kept.prev)
-        return kept.own if v is None else v
-
     def _lookup(self, key: str) -> Optional[Tuple[np.ndarray, Signal, ThermalState]]:
+        """``(value, strength, layer)`` of what :meth:`read` finds; a pending change is ``HOT``."""
         if self._pending.n:
             found, value, strength = self._pending.lookup(key)
             if found:
-                if value is None:
-                    return None
-                if type(value) is Kept:
-                    value = self._kept_value(key, value)
-                return value, strength, ThermalState.HOT
-        return self._consolidated(key)
+                return None if value is None else (value, strength, ThermalState.HOT)
+        hit = self._store.lookup(key)
+        return None if hit is None else (hit[0], hit[1], ThermalState(hit[2]))
 
     def read(self, key: str) -> Optional[np.ndarray]:
         """The key's current value (pending changes first, then the hottest layer), or None.
@@ -306,30 +298,10 @@ class Thermogram:
         with self._lock:
             p = self._pending
             if p.n:
-                e = p.overlay.get(key)
-                if e is not None:
-                    if type(e) is tuple:  # a batch row
-                        b, i = e
-                        if b.types.item(i) == 2:  # DELETE
-                            return None
-                        return b.values[b.offsets.item(i):b.offsets.item(i + 1)]
-                    if type(e) is Kept:
-                        return self._kept_value(key, e)
-                    return None if e.delta_type == 2 else e.value
-            s = self._store
-            kid = s.keys.recent.get(key)
-            if kid is None:
-                kid = s.keys._probe(key)
-                if kid is None:
-                    return None
-            if s.hottest_dirty:
-                s.refresh_hottest()
-            hv = s.hotv_mv
-            n = hv[kid, 1]
-            if n < 0:
-                return None
-            o = hv[kid, 0]
-            return s.vals_ro[o:o + n]
+                i = p.overlay.get(key)
+                if i is not None:
+                    return p.value_at(i, key)
+            return self._store.read(key)
 
     @_locked
     def read_with_strength(self, key: str) -> Optional[Tuple[np.ndarray, Signal]]:
@@ -351,15 +323,10 @@ class Thermogram:
     def keys(self) -> List[str]:
         """Every key that :meth:`read` finds, sorted."""
         s = self._store
-        live = s.live()
-        kids = np.unique(s.kid[: s.nrows][live != FREE])
-        out = set(s.keys.take(kids.tolist()))
-        for k in self._pending.overlay:
-            found, value, _ = self._pending.lookup(k)
-            if value is None:
-                out.discard(k)
-            else:
-                out.add(k)
+        out = set(s.keys.take(s.live_kids().tolist()))
+        live, gone = self._pending.live_and_deleted()
+        out.difference_update(gone)
+        out.update(live)
         return sorted(out)
 
     @_locked
@@ -444,15 +411,10 @@ class Thermogram:
         if self._fixed and self._lookup(key) is None:
             raise KeyMissingError(f"cannot delete {key!r}: the capsule does not hold it")
 
-    def _overlay_entry(self, d: Delta, obj: object) -> object:
-        if d.delta_type == DeltaType.MERGE and self._fixed:
-            return Kept(self._pending.overlay.get(d.key), d.value, d.strength)
-        return obj
-
     def _apply_delta_state(self, d: Delta, voff: Optional[int] = None) -> None:
-        entry = self._overlay_entry(d, d)
+        keeps = self._fixed and d.delta_type == DeltaType.MERGE
         kid = self._store.kid_for(d.key)
-        self._pending.append_delta(kid, d, entry, voff)
+        self._pending.append_delta(kid, d, keeps, voff)
         self.total_deltas += 1
 
     @_locked
@@ -490,22 +452,8 @@ class Thermogram:
     def _apply_batch_state(self, b: DeltaBatch, voff: Optional[int] = None) -> None:
         klen, joined = b._key_blob()
         kids = self._store.kids_for_blob(joined, np.frombuffer(klen, np.uint64).astype(np.int64))
-        entries = None
-        if self._fixed and len(b) and (b.types == int(DeltaType.MERGE)).any():
-            # value-keeping merges must know what they land on: resolve in order
-            entries = []
-            shadow: Dict[str, object] = {}
-            overlay = self._pending.overlay
-            merge = int(DeltaType.MERGE)
-            for i, k in enumerate(b.keys):
-                e: object = (b, i)
-                if int(b.types[i]) == merge:
-                    s = b.strengths[i]
-                    prev = shadow[k] if k in shadow else overlay.get(k)
-                    e = Kept(prev, b.value(i), Signal._raw(int(s[0]), int(s[1])))
-                shadow[k] = e
-                entries.append(e)
-        self._pending.append_batch(kids, b, entries, voff)
+        keeps = (b.types == int(DeltaType.MERGE)) if self._fixed and len(b) else None
+        self._pending.append_batch(kids, b, keeps, voff)
         b.bind_keys(self._store.keys, kids)
         self.total_deltas += len(b)
 
@@ -587,24 +535,12 @@ class Thermogram:
         p = self._pending
         res = ConsolidationResult(deltas_processed=p.n, timestamp=now)
         if p.n:
-            p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen = p.columns()
-            seen = np.zeros(len(s.keys), np.uint8)
-            rows = _kc.plan_fold(p_kid, p_type, s.slot, seen)
-            s.ensure_rows(max(0, int(rows) - s.n_free))
-            stats = np.zeros(4, np.int64)
             r = self.rule
-            nrows, n_free = _kc.fold_pending(
-                p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
-                int(r.policy), np.uint8(r.decay_rate.magnitude), np.uint8(r.learning_rate.magnitude),
-                self._fixed, s.layer, s.kid, s.pol, s.mag, s.count, s.ts, s.voff, s.vlen, s.slot,
-                s.nrows, s.free_stack, s.n_free, stats)
-            s.nrows, s.n_free = int(nrows), int(n_free)
-            s.mark_changed()
-            res.entries_merged = int(stats[0])
-            res.entries_created = int(stats[1])
-            res.entries_deleted = int(stats[2])
+            fc = s.fold(p.columns(), int(r.policy), r.decay_rate.magnitude, r.learning_rate.magnitude,
+                        self._fixed)
+            res.entries_merged, res.entries_created, res.entries_deleted = fc
         if self.policy.enable_pruning:
-            res.entries_pruned = self._prune_layer(self.rule.prune_threshold.magnitude, 0)
+            res.entries_pruned = s.prune(self.rule.prune_threshold.magnitude, 0)
         res.entries_after = int(s.counts()[0])
         p.clear()
         self.last_consolidation = now
@@ -634,20 +570,8 @@ class Thermogram:
         return res
 
     # ------------------------------------------------------------------ layer operations
-    def _prune_layer(self, threshold: int, layer: int) -> int:
-        s = self._store
-        cols = s.kernel_cols()
-        c, n_free = _kt.prune_below(np.uint8(threshold), layer, cols[0], cols[1], cols[3], s.slot,
-                                    s.free_stack, s.n_free)
-        s.n_free = int(n_free)
-        if c:
-            s.mark_changed()
-        return int(c)
-
     def _op_apply_decay(self, args: Dict[str, Any], now: int) -> None:
-        s = self._store
-        n = s.nrows
-        _kt.decay_all(s.layer[:n], s.pol[:n], s.mag[:n], self.thermal_config.retention_array())
+        self._store.decay(self.thermal_config.retention_array())
 
     @_locked
     def apply_decay(self) -> None:
@@ -656,19 +580,12 @@ class Thermogram:
         self._run_op("apply_decay", {}, now)
 
     def _op_run_thermal_transitions(self, args: Dict[str, Any], now: int) -> TransitionResult:
-        s = self._store
         tc = self.thermal_config
-        out = np.zeros(7, np.int64)
-        layer, kid, pol, mag, count, ts, voff, vlen = s.kernel_cols()
-        min_obs = np.array(tc.min_observations, dtype=np.uint64)
-        s.n_free = int(_kt.run_transitions(
-            tc.mags("promotion_thresholds"), min_obs, tc.mags("demotion_thresholds"),
-            np.array(tc.allow_demotion, dtype=np.bool_), np.uint8(tc.prune_threshold.magnitude),
-            np.int64(now), layer, kid, pol, mag, count, ts, voff, vlen, s.slot, s.free_stack,
-            s.n_free, out))
-        s.mark_changed()
-        return TransitionResult(tuple(int(x) for x in out[:3]), tuple(int(x) for x in out[3:6]),
-                                int(out[6]))
+        c = self._store.transitions(
+            tc.mags("promotion_thresholds"), np.array(tc.min_observations, dtype=np.uint64),
+            tc.mags("demotion_thresholds"), np.array(tc.allow_demotion, dtype=np.bool_),
+            tc.prune_threshold.magnitude, now)
+        return TransitionResult(c.promoted, c.demoted, c.pruned)
 
     @_locked
     def run_thermal_transitions(self) -> TransitionResult:
@@ -682,15 +599,9 @@ class Thermogram:
         return res
 
     def _op_crystallize(self, args: Dict[str, Any], now: int) -> CrystallizationResult:
-        s = self._store
         tc = self.thermal_config
-        layer, kid, pol, mag, count, ts, voff, vlen = s.kernel_cols()
-        c, m, n_free = _kt.crystallize_hot(np.uint8(tc.crystallization_threshold.magnitude),
-                                           np.uint64(tc.min_observations[0]), layer, kid, pol, mag,
-                                           count, ts, voff, vlen, s.slot, s.free_stack, s.n_free)
-        s.n_free = int(n_free)
-        s.mark_changed()
-        return CrystallizationResult(int(c), int(m))
+        c, m = self._store.crystallize(tc.crystallization_threshold.magnitude, tc.min_observations[0])
+        return CrystallizationResult(c, m)
 
     @_locked
     def crystallize(self) -> CrystallizationResult:
@@ -701,42 +612,27 @@ class Thermogram:
         return res
 
     def _op_prune_hot(self, args: Dict[str, Any], now: int) -> int:
-        return self._prune_layer(self.thermal_config.prune_threshold.magnitude, 0)
+        return self._store.prune(self.thermal_config.prune_threshold.magnitude, 0)
 
     @_locked
     def prune_hot(self) -> int:
         """Drop hot entries weaker than the thermal ``prune_threshold``; returns the count."""
         now = self._now()
-        st = self._store
-        live = st.live()
-        doomed = int(np.count_nonzero((live == 0) & (st.mag[: st.nrows] < self.thermal_config.prune_threshold.magnitude)))
-        if not doomed:
+        if not self._store.count_below(self.thermal_config.prune_threshold.magnitude, 0):
             return 0
         return self._run_op("prune_hot", {}, now)
 
     def _op_warm(self, args: Dict[str, Any], now: int) -> int:
         s = self._store
         kids = np.array([s.keys.get(k) for k in args["keys"]], dtype=np.int64)
-        n = s.nrows
-        c, n_free = _kt.warm_kids(kids, np.uint8(self.thermal_config.warming_delta.magnitude),
-                                  np.int64(now), s.layer[:n], s.kid[:n], s.pol[:n], s.mag[:n],
-                                  s.ts[:n], s.slot, s.free_stack, s.n_free)
-        s.n_free = int(n_free)
-        s.mark_changed()
-        return int(c)
-
-    def _cold_kid(self, key: str) -> Optional[int]:
-        kid = self._store.keys.get(key)
-        if kid is None or self._store.slot[kid, 3] < 0:
-            return None
-        return kid
+        return s.warm(kids, self.thermal_config.warming_delta.magnitude, now)
 
     @_locked
     def warm(self, key: str) -> bool:
         """Bring a cold entry back to hot for re-learning (costs ``warming_delta/255 * 10%``
         of its strength, floor 1). False if warming is disabled or the key is not cold."""
         validate_key(key)
-        if not self.thermal_config.allow_warming or self._cold_kid(key) is None:
+        if not self.thermal_config.allow_warming or self._store.cold_kid(key) is None:
             return False
         now = self._now()
         self._run_op("warm", {"keys": [key]}, now)
@@ -757,20 +653,9 @@ class Thermogram:
         n = self._run_op("warm", {"keys": keys}, now)
         return n
 
-    def _first_row(self, key: str) -> int:
-        kid = self._store.keys.get(key)
-        if kid is None:
-            return -1
-        return self._store.hottest_of(kid)[0]
-
     def _op_reinforce(self, args: Dict[str, Any], now: int) -> None:
-        s = self._store
-        r = self._first_row(args["key"])
         p, m = args["amount"]
-        st = s.strength(r).add(Signal._raw(p, m))
-        s.pol[r], s.mag[r] = st.polarity, st.magnitude
-        s.count[r] = _kt.sat_add_u64(s.count[r], 1)
-        s.ts[r] = now
+        self._store.reinforce(self._store.hottest_row(args["key"]), Signal.from_checked(p, m), now)
 
     @_locked
     def reinforce(self, key: str, amount: Any) -> bool:
@@ -782,20 +667,13 @@ class Thermogram:
         """Run ``reinforce``/``weaken`` on the key's hottest entry; False if there is none."""
         validate_key(key)
         a = self._coerce_amount(amount)
-        if self._first_row(key) < 0:
+        if self._store.hottest_row(key) < 0:
             return False
         self._run_op(op, {"key": key, "amount": [a.polarity, a.magnitude]}, self._now())
         return True
 
     def _op_weaken(self, args: Dict[str, Any], now: int) -> None:
-        s = self._store
-        r = self._first_row(args["key"])
-        m = max(0, int(s.mag[r]) - int(args["amount"][1]))
-        if m == 0:
-            s.pol[r], s.mag[r] = 0, 0
-        else:
-            s.mag[r] = m
-        s.ts[r] = now
+        self._store.weaken(self._store.hottest_row(args["key"]), int(args["amount"][1]), now)
 
     @_locked
     def weaken(self, key: str, amount: Any) -> bool:
@@ -915,9 +793,6 @@ class Thermogram:
             return verify_trust(self, trusted_keys)
 
     # ------------------------------------------------------------------ replay
-    _OPS = ("consolidate", "apply_decay", "run_thermal_transitions", "crystallize", "prune_hot",
-            "warm", "reinforce", "weaken", "insert_entry", "set_custom", "import", "configure", "sign_head")
-
     @classmethod
     def from_genesis(cls, genesis: OpRecord, *, clock: Optional[Clock] = None,
                      verify: bool = True) -> "Thermogram":
@@ -944,10 +819,11 @@ class Thermogram:
         elif rec.kind == "batch":
             self._apply_batch_state(rec)
         else:
-            if rec.op not in self._OPS:
+            fn = OPERATIONS.get(rec.op)
+            if fn is None:
                 raise ChainError(f"unknown operation {rec.op!r} in record {len(self._chain) - 1}",
                                  index=len(self._chain) - 1)
-            getattr(self, "_op_" + rec.op)(rec.args, rec.timestamp)
+            fn(self, rec.args, rec.timestamp)
 
     @classmethod
     def replay(cls, records: Iterable[Record], *, clock: Optional[Clock] = None) -> "Thermogram":
@@ -1003,7 +879,7 @@ class Thermogram:
         (the old one is archived beside it, not deleted)."""
         if self._path is None or self._journal is None:
             raise ThermogramError("checkpoint() needs a capsule opened with Thermogram.open() for writing")
-        from .codec import atomic_write, encode_v2_parts
+        from .io import atomic_write, encode_v2_parts
         self._journal.sync()
         atomic_write(self._path, encode_v2_parts(self))
         self._journal.rotate(self.head_hash)
@@ -1042,7 +918,7 @@ class Thermogram:
         record history, extensions. ``format="v1"`` writes the reference crate's
         format (state and pending deltas only) so thermogram-rs can read it.
         """
-        from .codec import save
+        from .io import save
         save(self, path, format)
 
     @classmethod
@@ -1054,7 +930,7 @@ class Thermogram:
 
         ``semantics`` applies to v1/JSON files (v2 files carry their own).
         """
-        from .codec import DEFAULT_MAX_BYTES, load
+        from .io import load
         t = load(path, semantics=semantics, clock=clock, verify=verify or trusted_keys is not None,
                  max_bytes=Limits().max_file_bytes if max_bytes is None else max_bytes)
         if trusted_keys is not None:
@@ -1106,24 +982,17 @@ class Thermogram:
 
     def to_bytes(self, format: str = "v2") -> bytes:
         """The capsule encoded as ``.thermo`` bytes."""
-        from .codec import encode
+        from .io import encode
         return encode(self, format)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, semantics: Optional[str] = None, clock: Optional[Clock] = None,
                    verify: bool = True) -> "Thermogram":
         """Inverse of :meth:`to_bytes` (any supported format)."""
-        from .codec import decode
+        from .io import decode
         return decode(data, semantics=semantics, clock=clock, verify=verify)
 
     # ------------------------------------------------------------------ digest, stats, display
-    def _live_rows_sorted(self) -> np.ndarray:
-        """Live rows ordered by (layer, key)."""
-        s = self._store
-        rows = np.flatnonzero(s.live() != FREE)
-        rows = rows[s.keys.argsort(s.kid[rows])]
-        return rows[np.argsort(s.layer[rows], kind="stable")]
-
     def state_digest(self) -> str:
         """SHA-256 (hex) over the whole logical state: every layer's entries sorted
         by key, the pending deltas in order, and the lifetime counters.
@@ -1136,7 +1005,7 @@ class Thermogram:
 
     def _compute_digest(self) -> str:
         s = self._store
-        rows = self._live_rows_sorted()
+        rows = s.live_rows_sorted()
         kb, klen = s.keys.key_bytes(s.kid[rows])
         h = hashlib.sha256(b"thermogram:state:v2\x00")
         h.update(u64(len(rows)))
@@ -1144,18 +1013,14 @@ class Thermogram:
         h.update(klen.astype(np.int64).tobytes())
         h.update(kb)
         h.update(s.vlen[rows].astype(np.int64).tobytes())
-        vals = np.empty(int(s.vlen[rows].sum()), SIGNAL)
-        _kcodec.gather_values(s.voff, s.vlen, rows, s.vals.view(np.uint16), vals.view(np.uint16))
-        h.update(vals.tobytes())
+        h.update(s.values_of(rows).tobytes())
         h.update(s.pol[rows].tobytes() + s.mag[rows].tobytes() + s.count[rows].tobytes() + s.ts[rows].tobytes())
         p = self._pending
-        kid, typ, pol, mag, ts, voff, vlen = p.columns()
+        c = p.columns()
         h.update(u64(p.n))
-        h.update(s.keys.framed(kid))
-        h.update(typ.tobytes() + pol.tobytes() + mag.tobytes() + ts.tobytes() + vlen.tobytes())
-        pvals = np.empty(int(vlen.sum()), SIGNAL)
-        _kcodec.gather_values(voff, vlen, np.arange(p.n), s.vals.view(np.uint16), pvals.view(np.uint16))
-        h.update(pvals.tobytes())
+        h.update(s.keys.framed(c.kid))
+        h.update(c.type.tobytes() + c.pol.tobytes() + c.mag.tobytes() + c.ts.tobytes() + c.vlen.tobytes())
+        h.update(s.gather(c.voff, c.vlen, np.arange(p.n)).tobytes())
         h.update(u64(self.total_deltas % 2 ** 64) + u64(self.total_consolidations % 2 ** 64)
                  + i64(self.last_consolidation))
         h.update(b"\x00" if self.custom is None else b"\x01" + lp(self.custom))
@@ -1170,21 +1035,13 @@ class Thermogram:
     @_locked
     def strengths(self, state: Any) -> np.ndarray:
         """SIGNAL array of the strengths in one layer (row order)."""
-        lay = int(ThermalState.parse(state))
-        rows = self._store.rows_in(lay)
-        out = np.empty(len(rows), SIGNAL)
-        out["polarity"] = self._store.pol[rows]
-        out["magnitude"] = self._store.mag[rows]
-        return out
+        return self._store.strengths(int(ThermalState.parse(state)))
 
     @_locked
     def stats(self) -> ThermogramStats:
         """Sizes and lifetime counters."""
         c = self._store.counts()
-        s = self._store
-        live = s.live() != FREE
-        est = int((s.vlen[: s.nrows][live] * 2).sum()) + sum(
-            len(k) for k in s.keys.take(s.kid[: s.nrows][live].tolist())) + 100 * int(live.sum())
+        est = self._store.estimated_bytes()
         return ThermogramStats(
             total_keys=len(self.keys()), hot_entries=int(c[0]), warm_entries=int(c[1]),
             cool_entries=int(c[2]), cold_entries=int(c[3]), dirty_deltas=self._pending.n,
@@ -1225,3 +1082,193 @@ class Thermogram:
                 f"{''.join(rows)}</table>"
                 f"pending deltas: {self._pending.n} · records: {len(self._chain)} · "
                 f"head <code>{self.head_hash[:16]}</code></div>")
+
+
+OPERATIONS: Dict[str, Callable[[Thermogram, Dict[str, Any], int], Any]] = {
+    "configure": Thermogram._op_configure,
+    "consolidate": Thermogram._op_consolidate,
+    "apply_decay": Thermogram._op_apply_decay,
+    "run_thermal_transitions": Thermogram._op_run_thermal_transitions,
+    "crystallize": Thermogram._op_crystallize,
+    "prune_hot": Thermogram._op_prune_hot,
+    "warm": Thermogram._op_warm,
+    "reinforce": Thermogram._op_reinforce,
+    "weaken": Thermogram._op_weaken,
+    "insert_entry": Thermogram._op_insert_entry,
+    "set_custom": Thermogram._op_set_custom,
+    "import": Thermogram._op_import,
+    "sign_head": Thermogram._op_sign_head,
+}
+"""Every operation record kind, by its ``op`` name: ``fn(capsule, args, timestamp)`` applies it
+to the state. Operations run live (:meth:`Thermogram._run_op`) and in replay through this table
+only, so an ``op`` name outside it is rejected, never looked up as an attribute."""
+
+
+# ---------------------------------------------------------------------- the persistence seam
+# The only ways other modules (codecs, the journal, Arrow import, colonies) read a capsule's
+# internals or build and patch one. Nothing outside this module touches a private attribute
+# of a Thermogram: they call these functions. They are internal (not exported by the package).
+
+
+@dataclass(frozen=True)
+class CapsuleParts:
+    """The internal parts of a capsule that encoders and exporters read (under its lock).
+
+    Treat them as read-only: every change goes through the capsule's methods or the
+    functions of this seam, so that it is recorded.
+    """
+
+    store: EntryStore
+    chain: HashChain
+    pending: PendingLog
+
+
+@contextmanager
+def capsule_parts(t: Thermogram) -> Iterator[CapsuleParts]:
+    """Hold ``t``'s lock and give its parts (see :class:`CapsuleParts`)."""
+    with t._lock:
+        yield CapsuleParts(t._store, t._chain, t._pending)
+
+
+@contextmanager
+def replay_mode(t: Thermogram) -> Iterator[Thermogram]:
+    """Hold ``t``'s lock with automatic consolidation off (records are being restored, not made)."""
+    with t._lock:
+        was = t._replaying
+        t._replaying = True
+        try:
+            yield t
+        finally:
+            t._replaying = was
+
+
+def replay_records(t: Thermogram, records: Iterable[Record]) -> None:
+    """Append already-hashed ``records`` to ``t`` (each checked to link to the head), applying
+    each to the state exactly as :meth:`Thermogram.replay` does."""
+    with replay_mode(t):
+        for rec in records:
+            t._replay_record(rec)
+
+
+def commit_delta(t: Thermogram, d: Delta) -> None:
+    """Link ``d`` to the head and apply it as pending, without the live checks and without
+    automatic consolidation (deltas imported from a file written elsewhere)."""
+    with replay_mode(t):
+        t._commit(d, lambda: t._apply_delta_state(d))
+
+
+def record_import(t: Thermogram, entries: Dict[str, Any], metadata: Dict[str, Any],
+                  timestamp: Optional[int] = None) -> None:
+    """Bulk-load entries (and, from ``metadata``, the lifetime counters) as one ``import``
+    record timestamped ``timestamp`` (default: now). ``entries`` holds ``keys`` (list of str),
+    ``layer``, ``pol``, ``mag``, ``count``, ``ts`` columns, flat ``values`` and their
+    ``lengths``; the caller has checked that no (key, layer) pair repeats or exists."""
+    with replay_mode(t):
+        t._run_op("import", {"entries": entries, "metadata": metadata},
+                  t._now() if timestamp is None else int(timestamp))
+
+
+def check_batch(t: Thermogram, batch: DeltaBatch) -> None:
+    """Raise what :meth:`Thermogram.apply_batch` would raise for ``batch``'s deletes (a delete
+    of a key the capsule does not hold, ``semantics="fixed"``), changing nothing."""
+    with t._lock:
+        if t._fixed:
+            t._check_batch_deletes(batch)
+
+
+def attach_files(t: Thermogram, path: str, journal: Any, lock_handle: Any, readonly: bool) -> None:
+    """Make ``t`` file-backed: its snapshot ``path``, the journal every record is appended to
+    (None when read-only), and the writer's lock."""
+    with t._lock:
+        t._journal = journal
+        t._lock_handle = lock_handle
+        t._path = path
+        t._readonly = readonly
+
+
+def imported_capsule(name: str, id: str, rule: PlasticityRule, thermal_config: ThermalConfig,
+                     policy: ConsolidationPolicy, semantics: str, created_at: int,
+                     clock: Optional[Clock] = None) -> Thermogram:
+    """An empty capsule whose genesis record is timestamped ``created_at`` (a file written
+    elsewhere is being imported: its own creation time, so loading is deterministic)."""
+    genesis = OpRecord("genesis", {"name": name, "id": id, "rule": rule.to_dict(),
+                                   "thermal_config": thermal_config.to_dict(), "policy": policy.to_dict(),
+                                   "semantics": semantics, "format": 1}, int(created_at))
+    genesis._link(None)
+    return Thermogram.from_genesis(genesis, clock=clock)
+
+
+def pending_since_consolidation(records: Sequence[Record]) -> int:
+    """Index of the first record after the newest ``consolidate`` record (0 if there is none):
+    the deltas recorded from there on are the pending ones."""
+    i = len(records)
+    while i > 0 and not (records[i - 1].kind == "op" and records[i - 1].op == "consolidate"):
+        i -= 1
+    return i
+
+
+def restore_capsule(records: Sequence[Record], *, keys: Any, arena: np.ndarray, arena_hash: Any,
+                    entry_columns: Sequence[np.ndarray], value_offsets: Sequence[Optional[int]],
+                    config: Dict[str, Any], counters: Dict[str, Any], custom: Optional[bytes],
+                    clock: Optional[Clock] = None, verify: bool = True) -> Thermogram:
+    """A capsule rebuilt from a snapshot: its records (genesis first), its key table, value
+    arena (and the arena's running xxh3 state), its entry columns (``layer, kid, pol, mag,
+    count, ts, voff, vlen``), and where each record's value sits in the arena
+    (``value_offsets[i]`` or None/negative: the record holds its own value).
+
+    The records are appended to the chain (``verify``: each one re-hashed; else their stored
+    hashes are trusted, the file's checksums having caught corruption); the pending deltas are
+    re-applied from the records after the newest consolidation; ``config`` (``rule``,
+    ``thermal_config``, ``policy`` as dicts, each optional) and ``counters`` (``created_at``,
+    ``last_consolidation``, ``total_deltas``, ``total_consolidations``) are installed.
+
+    Raises
+    ------
+    ChainError, ValidationError
+        A record does not verify or link, or a configuration does not parse.
+    FormatError
+        The entry columns are inconsistent (a repeated (key, layer) pair, or a key id or
+        layer out of range; the message says which entry).
+    """
+    if not records:
+        raise ChainError("no records to restore", index=0)
+    t = Thermogram.from_genesis(records[0], clock=clock, verify=verify)
+    chain = t._chain
+    if verify:
+        for rec in records[1:]:
+            chain.append_verified(rec, rehash=True)
+    else:
+        chain.adopt_trusted(records[1:])
+    s = t._store
+    bad = s.load_snapshot(keys, arena, arena_hash, *entry_columns)
+    if bad >= 0:
+        raise FormatError(f"entry columns: entry {bad} repeats a (key, layer) pair or is out of range")
+    ro = s.vals_ro
+    for rec, o in zip(records, value_offsets):
+        if o is not None and o >= 0:
+            attr = "value" if rec.kind == "delta" else "values"
+            n = getattr(rec, attr).shape[0]
+            setattr(rec, attr, ro[o:o + n])
+            s.track(rec, attr, o, n)
+    with replay_mode(t):
+        for j in range(pending_since_consolidation(records), len(records)):
+            rec = records[j]
+            o = value_offsets[j]
+            o = None if o is None or o < 0 else o
+            if rec.kind == "delta":
+                t._apply_delta_state(rec, o)
+            elif rec.kind == "batch":
+                t._apply_batch_state(rec, o)
+    if "rule" in config:
+        t._rule = PlasticityRule.from_dict(config["rule"])
+    if "thermal_config" in config:
+        t._thermal_config = ThermalConfig.from_dict(config["thermal_config"])
+    if "policy" in config:
+        t._policy = ConsolidationPolicy.from_dict(config["policy"])
+    t.created_at = int(counters["created_at"])
+    t.last_consolidation = int(counters["last_consolidation"])
+    t.total_deltas = int(counters["total_deltas"])
+    t.total_consolidations = int(counters["total_consolidations"])
+    t.custom = custom
+    t._digest = None
+    return t

@@ -6,7 +6,7 @@ Files beside the snapshot ``NAME.thermo``:
   (``"THRJ"``, u16 version 1, u16 flags 0, the 32-byte head hash of the
   snapshot it continues) and then one frame per record:
   ``u32 length | u64 xxh3_64(payload) | payload`` (payload as in
-  :func:`thermogram.codec.encode_record`).
+  :func:`thermogram.io.encode_record`).
 * ``NAME.thermo.journal.000001``, ``...000002`` — archived segments, kept
   until the user deletes them (:meth:`JournalFile.delete_archived`).
 * ``NAME.thermo.lock`` — held (``flock``) by the one writer.
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import xxhash
 
-from .codec import Reader, atomic_write, decode_record, encode_record, encode_v2_parts, fsync_dir, load
+from .io import Reader, atomic_write, decode_record, encode_record, encode_v2_parts, fsync_dir, load
 from .errors import ChainError, FormatError, LockedError, ThermogramError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,10 +44,6 @@ FRAME = struct.Struct("<IQ")
 JMAGIC = b"THRJ"
 FSYNC_POLICIES = ("always", "batch", "never")
 MAX_FRAME = 1 << 31
-
-
-class ReadOnlyError(ThermogramError):
-    """The capsule was opened read-only."""
 
 
 def _journal_path(path: str) -> str:
@@ -216,20 +212,16 @@ def _replay_journal(t: "Thermogram", base: bytes, recs: list) -> int:
     if base.hex() != head:
         # the snapshot was written after this segment began (a crash between the
         # snapshot and the rotation): skip what the snapshot already holds
-        known = {r.hash for r in t._chain.records}
+        known = {r.hash for r in t.chain.records}
         if base.hex() not in known:
             raise FormatError("journal segment does not continue this snapshot")
         while start < len(recs) and recs[start].hash in known:
             start += 1
-    t._replaying = True
+    from .core import replay_records
     try:
-        for rec in recs[start:]:
-            try:
-                t._replay_record(rec)
-            except ChainError as e:
-                raise FormatError(f"journal record does not continue the capsule: {e}") from None
-    finally:
-        t._replaying = False
+        replay_records(t, recs[start:])
+    except ChainError as e:
+        raise FormatError(f"journal record does not continue the capsule: {e}") from None
     return len(recs) - start
 
 
@@ -269,10 +261,8 @@ def open_capsule(cls, path, *, create: bool = False, readonly: bool = False, fsy
                     journal = JournalFile(path, t.head_hash, fsync, batch_size)
             elif not readonly:
                 journal = JournalFile(path, t.head_hash, fsync, batch_size, create=True)
-        t._journal = journal
-        t._lock_handle = lock
-        t._path = path
-        t._readonly = readonly
+        from .core import attach_files
+        attach_files(t, path, journal, lock, readonly)
         return t
     except BaseException:
         if lock is not None:

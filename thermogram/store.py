@@ -5,22 +5,70 @@ gives the row of a key's copy in a layer (or -1), so every layer operation
 is one kernel call over the columns. Values live in one append-only SIGNAL
 arena shared with the chain's records; a row points at ``vals[voff:voff+vlen]``.
 Freed rows go on a free stack and are reused.
+
+Why one module of ~580 lines: the store owns its columns *and* every kernel call over
+them (fold, transitions, crystallize, warm, prune, decay, gathers), each with its own
+bookkeeping (free stack, slots, the hottest-copy index). Splitting the operations from
+the columns they maintain would put that bookkeeping in two places.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import xxhash
 
-from .kernels import thermal as _kt
 from .kernels import codec as _kc
+from .kernels import consolidation as _kf
+from .kernels import thermal as _kt
 from .keytable import KeyTable
 from .signal import SIGNAL, Signal, copy_signals, put_signals, raw16
 
-__all__ = ["EntryStore", "FREE"]
+__all__ = ["EntryStore", "Columns", "PendingColumns", "FoldCounts", "TransitionCounts", "FREE"]
 
 FREE = _kt.FREE
+
+
+class Columns(NamedTuple):
+    """Views of the entry columns over rows ``0..nrows-1`` (kernel argument order)."""
+
+    layer: np.ndarray
+    kid: np.ndarray
+    pol: np.ndarray
+    mag: np.ndarray
+    count: np.ndarray
+    ts: np.ndarray
+    voff: np.ndarray
+    vlen: np.ndarray
+
+
+class PendingColumns(NamedTuple):
+    """Views of the pending deltas' columns, oldest first (``voff``/``vlen`` index the arena)."""
+
+    kid: np.ndarray
+    type: np.ndarray
+    pol: np.ndarray
+    mag: np.ndarray
+    ts: np.ndarray
+    voff: np.ndarray
+    vlen: np.ndarray
+
+
+class FoldCounts(NamedTuple):
+    """What :meth:`EntryStore.fold` did: entries merged into, created, deleted."""
+
+    merged: int
+    created: int
+    deleted: int
+
+
+class TransitionCounts(NamedTuple):
+    """What :meth:`EntryStore.transitions` did: promotions (hot->warm, warm->cool, cool->cold),
+    demotions (cold->cool, cool->warm, warm->hot) and pruned entries."""
+
+    promoted: Tuple[int, int, int]
+    demoted: Tuple[int, int, int]
+    pruned: int
 
 
 def _grow(arr: np.ndarray, n: int, fill=None) -> np.ndarray:
@@ -226,6 +274,45 @@ class EntryStore:
             r = next((int(r) for r in sl if r >= 0), -1)
             self.hotv[kid] = (self.voff[r], self.vlen[r]) if r >= 0 else (-1, -1)
 
+    # reads: the consolidated state ------------------------------------------------
+    def read(self, key: str) -> Optional[np.ndarray]:
+        """The value of the key's hottest copy (a read-only arena view), or None. O(1)."""
+        kid = self.keys.recent.get(key)
+        if kid is None:
+            kid = self.keys.get(key)
+            if kid is None:
+                return None
+        if self.hottest_dirty:
+            self.refresh_hottest()
+        hv = self.hotv_mv
+        n = hv[kid, 1]
+        if n < 0:
+            return None
+        o = hv[kid, 0]
+        return self.vals_ro[o:o + n]
+
+    def lookup(self, key: str) -> Optional[Tuple[np.ndarray, Signal, int]]:
+        """``(value, strength, layer)`` of the key's hottest copy, or None."""
+        kid = self.keys.get(key)
+        if kid is None:
+            return None
+        r, lay = self.hottest_of(kid)
+        if r < 0:
+            return None
+        return self.value(r), self.strength(r), lay
+
+    def hottest_row(self, key: str) -> int:
+        """Row of the key's hottest copy, or -1."""
+        kid = self.keys.get(key)
+        return -1 if kid is None else self.hottest_of(kid)[0]
+
+    def cold_kid(self, key: str) -> Optional[int]:
+        """Key id of ``key`` if it has a cold copy, else None."""
+        kid = self.keys.get(key)
+        if kid is None or self.slot[kid, 3] < 0:
+            return None
+        return kid
+
     # rows -----------------------------------------------------------------
     def alloc_row(self) -> int:
         """A row to fill: the last freed one if any, else a new row at ``nrows`` (growing the columns)."""
@@ -287,7 +374,7 @@ class EntryStore:
 
     def strength(self, r: int) -> Signal:
         """Row ``r``'s strength as a :class:`Signal`."""
-        return Signal._raw(int(self.pol[r]), int(self.mag[r]))
+        return Signal.from_checked(int(self.pol[r]), int(self.mag[r]))
 
     def bulk_load(self, keys: List[str], layers: np.ndarray, pol: np.ndarray, mag: np.ndarray,
                   count: np.ndarray, ts: np.ndarray, values: np.ndarray, lengths: np.ndarray) -> None:
@@ -337,6 +424,21 @@ class EntryStore:
         rows = self.rows_in(layer)
         return sorted(zip(self.keys.take(self.kid[rows].tolist()), rows.tolist()))
 
+    def strengths(self, layer: int) -> np.ndarray:
+        """SIGNAL array of the strengths of ``layer``'s entries, in row order."""
+        rows = self.rows_in(layer)
+        out = np.empty(len(rows), SIGNAL)
+        out["polarity"] = self.pol[rows]
+        out["magnitude"] = self.mag[rows]
+        return out
+
+    def estimated_bytes(self) -> int:
+        """The reference's size estimate of the entries: 2 bytes a signal + key length + 100 each."""
+        live = self.live() != FREE
+        n = self.nrows
+        return int((self.vlen[:n][live] * 2).sum()) + sum(
+            len(k) for k in self.keys.take(self.kid[:n][live].tolist())) + 100 * int(live.sum())
+
     def entry(self, r: int) -> dict:
         """Row ``r`` as a dict: ``key``, ``value`` (a copy), ``strength`` (:class:`Signal`),
         ``update_count``, ``updated_at`` (int ns) and ``layer``."""
@@ -356,8 +458,124 @@ class EntryStore:
                                                      "voff", "vlen", "free_stack"))
         return cols + self.slot.nbytes + self.vals.nbytes + self.keys.nbytes()
 
-    def kernel_cols(self):
-        """The columns in kernel argument order (``layer, kid, pol, mag, count, ts, voff, vlen``)."""
+    def columns(self) -> Columns:
+        """The entry columns over rows ``0..nrows-1``, as views (kernel argument order)."""
         n = self.nrows
-        return (self.layer[:n], self.kid[:n], self.pol[:n], self.mag[:n], self.count[:n],
-                self.ts[:n], self.voff[:n], self.vlen[:n])
+        return Columns(self.layer[:n], self.kid[:n], self.pol[:n], self.mag[:n], self.count[:n],
+                       self.ts[:n], self.voff[:n], self.vlen[:n])
+
+    def values_of(self, rows: np.ndarray) -> np.ndarray:
+        """The values of ``rows``, concatenated in that order (a new SIGNAL array)."""
+        rows = np.asarray(rows, np.int64)
+        return self.gather(self.voff, self.vlen, rows)
+
+    def gather(self, voff: np.ndarray, vlen: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Arena slices ``vals[voff[i]:voff[i]+vlen[i]]`` for each ``i`` in ``ids``, concatenated."""
+        out = np.empty(int(vlen[ids].sum()) if len(ids) else 0, SIGNAL)
+        _kc.gather_values(voff, vlen, ids, self.vals.view(np.uint16), out.view(np.uint16))
+        return out
+
+    # layer operations: one kernel call each, bookkeeping included --------------------
+    def fold(self, pending: PendingColumns, policy: int, decay_mag: int, lr_mag: int,
+             fixed: bool) -> FoldCounts:
+        """Fold pending deltas into the hot layer with a plasticity rule (policy code,
+        decay and learning-rate magnitudes). ``fixed``: DESIGN.md semantics (a merge on a
+        missing key creates it, a delete removes every layer's copy); else the reference's."""
+        p = pending
+        if not len(p.kid):
+            return FoldCounts(0, 0, 0)
+        seen = np.zeros(len(self.keys), np.uint8)
+        rows = _kf.plan_fold(p.kid, p.type, self.slot, seen)
+        self.ensure_rows(max(0, int(rows) - self.n_free))
+        stats = np.zeros(4, np.int64)
+        nrows, n_free = _kf.fold_pending(
+            p.kid, p.type, p.pol, p.mag, p.ts, p.voff, p.vlen,
+            int(policy), np.uint8(decay_mag), np.uint8(lr_mag), bool(fixed),
+            self.layer, self.kid, self.pol, self.mag, self.count, self.ts, self.voff, self.vlen,
+            self.slot, self.nrows, self.free_stack, self.n_free, stats)
+        self.nrows, self.n_free = int(nrows), int(n_free)
+        self.mark_changed()
+        return FoldCounts(int(stats[0]), int(stats[1]), int(stats[2]))
+
+    def prune(self, threshold: int, layer: int) -> int:
+        """Free the entries of ``layer`` whose strength magnitude is below ``threshold``;
+        returns how many."""
+        c = self.columns()
+        n, n_free = _kt.prune_below(np.uint8(threshold), int(layer), c.layer, c.kid, c.mag, self.slot,
+                                    self.free_stack, self.n_free)
+        self.n_free = int(n_free)
+        if n:
+            self.mark_changed()
+        return int(n)
+
+    def count_below(self, threshold: int, layer: int) -> int:
+        """Entries of ``layer`` whose strength magnitude is below ``threshold``."""
+        n = self.nrows
+        return int(np.count_nonzero((self.layer[:n] == layer) & (self.mag[:n] < threshold)))
+
+    def decay(self, retention: np.ndarray) -> None:
+        """Decay every entry's strength by its layer's retention factor (4 float32, hot..cold)."""
+        n = self.nrows
+        _kt.decay_all(self.layer[:n], self.pol[:n], self.mag[:n], retention)
+
+    def transitions(self, promotion: np.ndarray, min_observations: np.ndarray, demotion: np.ndarray,
+                    allow_demotion: np.ndarray, prune_threshold: int, now: int) -> TransitionCounts:
+        """Promote strong, well-observed entries colder, demote weak ones hotter where allowed,
+        then prune every layer (the reference's cascade; thresholds as uint8 magnitudes)."""
+        out = np.zeros(7, np.int64)
+        c = self.columns()
+        self.n_free = int(_kt.run_transitions(
+            promotion, min_observations, demotion, allow_demotion, np.uint8(prune_threshold),
+            np.int64(now), c.layer, c.kid, c.pol, c.mag, c.count, c.ts, c.voff, c.vlen, self.slot,
+            self.free_stack, self.n_free, out))
+        self.mark_changed()
+        return TransitionCounts((int(out[0]), int(out[1]), int(out[2])),
+                                (int(out[3]), int(out[4]), int(out[5])), int(out[6]))
+
+    def crystallize(self, threshold: int, min_observations: int) -> Tuple[int, int]:
+        """Move hot entries at or above ``threshold`` with at least ``min_observations``
+        straight to cold; returns ``(new cold entries, merges into existing ones)``."""
+        c = self.columns()
+        n, m, n_free = _kt.crystallize_hot(np.uint8(threshold), np.uint64(min_observations), c.layer,
+                                           c.kid, c.pol, c.mag, c.count, c.ts, c.voff, c.vlen,
+                                           self.slot, self.free_stack, self.n_free)
+        self.n_free = int(n_free)
+        self.mark_changed()
+        return int(n), int(m)
+
+    def warm(self, kids: np.ndarray, warming_mag: int, now: int) -> int:
+        """Bring the cold copies of ``kids`` back to hot, paying the warming cost; returns how many."""
+        c = self.columns()
+        n, n_free = _kt.warm_kids(np.asarray(kids, np.int64), np.uint8(warming_mag), np.int64(now),
+                                  c.layer, c.kid, c.pol, c.mag, c.ts, self.slot, self.free_stack,
+                                  self.n_free)
+        self.n_free = int(n_free)
+        self.mark_changed()
+        return int(n)
+
+    def reinforce(self, r: int, amount: Signal, now: int) -> None:
+        """Add ``amount`` to row ``r``'s strength (signal addition), count + 1 (saturating)."""
+        st = self.strength(r).add(amount)
+        self.pol[r], self.mag[r] = st.polarity, st.magnitude
+        self.count[r] = _kt.sat_add_u64(self.count[r], 1)
+        self.ts[r] = now
+
+    def weaken(self, r: int, magnitude: int, now: int) -> None:
+        """Subtract ``magnitude`` from row ``r``'s strength magnitude (saturating; 0 is ``ZERO``)."""
+        m = max(0, int(self.mag[r]) - int(magnitude))
+        if m == 0:
+            self.pol[r], self.mag[r] = 0, 0
+        else:
+            self.mag[r] = m
+        self.ts[r] = now
+
+    def live_rows_sorted(self) -> np.ndarray:
+        """Live rows ordered by (layer, key bytes)."""
+        rows = np.flatnonzero(self.live() != FREE)
+        rows = rows[self.keys.argsort(self.kid[rows])]
+        return rows[np.argsort(self.layer[rows], kind="stable")]
+
+    def live_kids(self) -> np.ndarray:
+        """Sorted unique key ids that have an entry in some layer."""
+        n = self.nrows
+        return np.unique(self.kid[:n][self.layer[:n] != FREE])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Sequence, Tuple
 
 from .canonical import lp, u64
 from .errors import ChainError, ValidationError
@@ -145,7 +145,7 @@ def verify_trust(t: "Thermogram", trusted_keys: Sequence[Any]) -> TrustReport:
     trusted = {key_id(k): k for k in trusted_keys}
     if not trusted:
         raise ValidationError("trusted_keys is empty")
-    recs = t._chain.records
+    recs = t.chain.records
     tree = MerkleTree([bytes.fromhex(r.hash) for r in recs])
     rep = TrustReport(total_records=len(recs))
     for i, r in enumerate(recs):
