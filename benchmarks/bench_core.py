@@ -2,10 +2,10 @@
 consolidation, plasticity, hashing and memory.
 
 Workloads mirror the reference crate's criterion benches (see
-``../shared/REFERENCE_NUMBERS.md``) so that ``benchmarks/compare_reference.py``
-can put the numbers side by side; the builders below (``make_batch``,
-``read_capsule``, ``spread_capsule``...) are shared with that script's
-``--direct`` mode, so both measure the same work.
+``../shared/REFERENCE_NUMBERS.md``) so that ``tools/compare_reference.py``
+can put the numbers side by side; the builders (``make_batch``,
+``read_capsule``, ``spread_capsule``...) live in ``benchmarks/common.py`` and are
+shared with that script's ``--direct`` mode, so both measure the same work.
 
 Conventions
 -----------
@@ -23,219 +23,15 @@ Conventions
 """
 from __future__ import annotations
 
-import dataclasses
-import gc
-import os
-import resource
+from thermogram import Delta, DeltaBatch, Signal
 
-import numpy as np
-
-from thermogram import (SIGNAL, ConsolidationPolicy, Delta, DeltaBatch, PlasticityRule, Signal,
-                        Thermogram, ThermalConfig, UpdatePolicy)
-from thermogram.thermal import USIZE_MAX
-
-SEED = 20261127
-
-# ----------------------------------------------------------------------------- workload builders
-
-
-def signal_matrix(n, d, seed=SEED):
-    """(n, d) SIGNAL array: random polarity -1/+1, magnitude 1..255."""
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, d), SIGNAL)
-    out["polarity"] = (rng.integers(0, 2, size=(n, d), dtype=np.int8) * 2 - 1)
-    out["magnitude"] = rng.integers(1, 256, size=(n, d), dtype=np.uint8)
-    return out
-
-
-def signal_vector(d, seed=SEED):
-    """1-D SIGNAL vector of ``d`` random signals."""
-    return signal_matrix(1, d, seed)[0].copy()
-
-
-def strength_array(n, lo=26, hi=255, seed=SEED):
-    """SIGNAL array of ``n`` positive strengths with magnitudes uniform in [lo, hi]."""
-    rng = np.random.default_rng(seed + 1)
-    out = np.empty(n, SIGNAL)
-    out["polarity"] = 1
-    out["magnitude"] = rng.integers(lo, hi + 1, size=n, dtype=np.int64).astype(np.uint8)
-    return out
-
-
-def make_keys(n, n_keys=None, prefix="key_"):
-    n_keys = n if n_keys is None else n_keys
-    return [f"{prefix}{i % n_keys}" for i in range(n)]
-
-
-def make_batch(n, n_keys=None, signals=8, *, prefix="key_", strengths=None, types="update",
-               seed=SEED):
-    """DeltaBatch of ``n`` rows over ``n_keys`` distinct keys (default: all distinct),
-    each value ``signals`` random signals (2-D SIGNAL array)."""
-    return DeltaBatch.from_arrays(make_keys(n, n_keys, prefix), signal_matrix(n, signals, seed),
-                                  strengths, types=types, source="bench")
-
-
-def manual_capsule(**kw):
-    """Empty capsule that never consolidates on its own."""
-    return Thermogram("bench", policy=ConsolidationPolicy.manual_only(), **kw)
-
-
-def consolidated_capsule(n, signals=8, strength=None, **kw):
-    """Manual-policy capsule holding ``n`` consolidated hot entries (one apply_batch + consolidate)."""
-    t = manual_capsule(**kw)
-    if n:
-        t.apply_batch(make_batch(n, n, signals, strengths=strength))
-        t.consolidate()
-    return t
-
-
-# Reads: n consolidated hot entries (strength 200, 1 observation: stays hot under the
-# default config), 100 cold-only entries, and optionally 1,000 pending deltas on new keys
-# applied one by one (the reference's pending_1000 case) or as one batch.
-READ_PENDING = 1000
-READ_COLD = 100
-READ_SIGNALS = 8
-
-
-def read_capsule(size, pending=None):
-    """``pending`` is None, "deltas" (1,000 apply_delta) or "batch" (one 1,000-row apply_batch)."""
-    t = consolidated_capsule(size, READ_SIGNALS, Signal.positive(200))
-    v = signal_vector(READ_SIGNALS)
-    for i in range(READ_COLD):
-        t.insert_entry(f"cold_{i}", v, Signal.positive(240), "cold", update_count=100)
-    if pending == "deltas":
-        for i in range(READ_PENDING):
-            t.apply_delta(Delta.create(f"pend_{i}", v, "bench"))
-    elif pending == "batch":
-        t.apply_batch(make_batch(READ_PENDING, prefix="pend_", signals=READ_SIGNALS, types="create"))
-    return t
-
-
-READ_KINDS = ("hot", "cold", "pending", "pending_batch", "behind_pending", "missing")
-
-
-def read_target(size, kind):
-    """(capsule variant, key) for a read benchmark kind.
-
-    hot            consolidated hot key, no pending deltas
-    cold           key held only in the cold layer, no pending deltas
-    pending        oldest of 1,000 pending deltas (applied one by one)
-    pending_batch  first row of a pending 1,000-row batch
-    behind_pending consolidated hot key while 1,000 deltas are pending on other keys
-    missing        unknown key while 1,000 deltas are pending
-    """
-    mid = f"key_{size // 2}"
-    return {"hot": (None, mid), "cold": (None, "cold_0"), "pending": ("deltas", "pend_0"),
-            "pending_batch": ("batch", "pend_0"), "behind_pending": ("deltas", mid),
-            "missing": ("deltas", "no_such_key")}[kind]
-
-
-# Layer maintenance: the default thermal config except that one observation is enough to
-# promote (min_observations 1/1/1/never), so one consolidation of random strengths
-# (uniform 26..255) spreads the entries over the four layers by strength:
-# about 55% hot, 17% warm, 17% cool, 11% cold.
-SPREAD_CONFIG = ThermalConfig.default().replace(min_observations=(1, 1, 1, USIZE_MAX))
-
-
-def spread_capsule(n, signals=1):
-    t = manual_capsule(thermal_config=SPREAD_CONFIG)
-    t.apply_batch(make_batch(n, n, signals, strengths=strength_array(n)))
-    t.consolidate()
-    return t
-
-
-# Entries due to move, re-inserted before every timed run_thermal_transitions so that
-# every repeat has the same work: a quarter promote hot->warm->cool->cold, a quarter
-# demote cold->cool->warm->hot, a quarter are pruned, a quarter demote warm->hot.
-TRANSITION_CANDIDATES = 2000
-
-
-def add_transition_candidates(t, k=TRANSITION_CANDIDATES):
-    v = signal_vector(1)
-    P = Signal.positive
-    for i in range(k):
-        q = i % 4
-        key = f"cand_{i}"
-        if q == 0:
-            t.insert_entry(key, v, P(240), "hot", update_count=100)
-        elif q == 1:
-            t.insert_entry(key, v, P(60), "cold", update_count=100)
-        elif q == 2:
-            t.insert_entry(key, v, P(5), "hot", update_count=1)
-        else:
-            t.insert_entry(key, v, P(50), "warm", update_count=5)
-
-
-POLICY_RULES = {
-    "STDP": PlasticityRule.stdp_like,
-    "Replace": PlasticityRule.replace_only,
-    "EMA": PlasticityRule.conservative,
-    "Bayesian": PlasticityRule.bayesian,
-    "WTA": lambda: dataclasses.replace(PlasticityRule.stdp_like(), policy=UpdatePolicy.WTA),
-}
-
-
-def plasticity_inputs(n, seed=SEED):
-    """(current, new) SIGNAL strength arrays of length n, mixed polarity."""
-    rng = np.random.default_rng(seed + 2)
-    cur = np.empty(n, SIGNAL)
-    new = np.empty(n, SIGNAL)
-    for a in (cur, new):
-        a["polarity"] = rng.integers(-1, 2, size=n, dtype=np.int8)
-        a["magnitude"] = rng.integers(0, 256, size=n, dtype=np.int64).astype(np.uint8)
-    return cur, new
-
-
-def resident_bytes():
-    """Current resident set size of this process in bytes (Linux /proc; else peak RSS)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return r * (1 if os.uname().sysname == "Darwin" else 1024)
-
-
-MEMORY_ENTRIES = 1_000_000
-MEMORY_SIGNALS = 64
-
-
-def build_memory_capsule(n=MEMORY_ENTRIES, signals=MEMORY_SIGNALS):
-    """A consolidated capsule of n entries x signals, built from one batch; input arrays dropped."""
-    t = manual_capsule()
-    keys = make_keys(n)
-    values = signal_matrix(n, signals)
-    batch = DeltaBatch.from_arrays(keys, values, Signal.positive(200), types="update", source="bench")
-    del keys, values
-    t.apply_batch(batch)
-    del batch
-    t.consolidate()
-    return t
-
-
-def resident_bytes_per_entry(n=MEMORY_ENTRIES, signals=MEMORY_SIGNALS):
-    """RSS growth from building ``build_memory_capsule`` divided by its entry count."""
-    warm = consolidated_capsule(10, signals)  # imports and kernels loaded before measuring
-    del warm
-    gc.collect()
-    before = resident_bytes()
-    t = build_memory_capsule(n, signals)
-    gc.collect()
-    after = resident_bytes()
-    entries = t.total_entries()
-    del t
-    return (after - before) / entries
-
-
-_MEMO = {}
-
-
-def _memo(key, build):
-    """Per-process memo for read-only state that setup would otherwise rebuild every sample."""
-    v = _MEMO.get(key)
-    if v is None:
-        v = _MEMO[key] = build()
-    return v
+from .common import (  # noqa: F401  (all re-exported: tools/compare_reference.py uses them)
+    MEMORY_ENTRIES, MEMORY_SIGNALS, POLICY_RULES, READ_COLD, READ_KINDS, READ_PENDING, READ_SIGNALS,
+    SEED, SPREAD_CONFIG, TRANSITION_CANDIDATES, add_transition_candidates, build_memory_capsule,
+    consolidated_capsule, make_batch, make_keys, manual_capsule, memo as _memo, plasticity_inputs,
+    read_capsule, read_target, resident_bytes, resident_bytes_per_entry, signal_matrix, signal_vector,
+    spread_capsule, strength_array,
+)
 
 
 # ----------------------------------------------------------------------------- deltas
@@ -254,8 +50,14 @@ class DeltaCreate:
     def time_delta_create(self, signals):
         Delta.create("sensor.temperature", self.value, "src")
 
+    # Docstrings of timed methods are set after them: asv versions a benchmark by the hash
+    # of its method's source, so results stay comparable with those of earlier commits.
+    time_delta_create.__doc__ = "Build one delta (no hash)."
+
     def time_delta_create_and_hash(self, signals):
         Delta.create("sensor.temperature", self.value, "src").compute_hash()
+
+    time_delta_create_and_hash.__doc__ = "Build one delta and compute its hash."
 
 
 class DeltaHash:
@@ -272,8 +74,12 @@ class DeltaHash:
     def time_compute_hash(self, signals):
         self.delta.compute_hash()
 
+    time_compute_hash.__doc__ = "SHA-256 of the delta's canonical bytes."
+
     def time_verify_hash(self, signals):
         self.delta.verify_hash()
+
+    time_verify_hash.__doc__ = "Recompute the hash and compare."
 
 
 class ChainVerify:
@@ -295,6 +101,8 @@ class ChainVerify:
 
     def time_verify(self, records):
         self.t.verify()
+
+    time_verify.__doc__ = "Verify the whole chain."
 
 
 # ----------------------------------------------------------------------------- apply
@@ -319,6 +127,8 @@ class ApplyDelta:
     def time_apply_delta(self, pending):
         self.t.apply_delta(self.delta)
 
+    time_apply_delta.__doc__ = "Apply one Update delta."
+
 
 class ApplyDeltaStream:
     """10,000 x (``Delta.create`` + ``apply_delta``) in a row onto a fresh manual-policy
@@ -340,6 +150,8 @@ class ApplyDeltaStream:
         t, v = self.t, self.value
         for k in self.keys:
             t.apply_delta(Delta.create(k, v, "src"))
+
+    time_apply_delta_stream.__doc__ = "10,000 creates, each applied at once (per delta: time / 10,000)."
 
 
 class ApplyBatch:
@@ -367,6 +179,8 @@ class ApplyBatch:
     def time_apply_batch(self, capsule):
         self.t.apply_batch(self.batch)
 
+    time_apply_batch.__doc__ = "Apply the 10,000-row batch (per delta: time / 10,000)."
+
 
 class BatchFromArrays:
     """``DeltaBatch.from_arrays`` of the ApplyBatch workload (10,000 rows, 1,000 keys,
@@ -379,6 +193,8 @@ class BatchFromArrays:
 
     def time_from_arrays(self):
         DeltaBatch.from_arrays(self.keys, self.values, types="update")
+
+    time_from_arrays.__doc__ = "Build the 10,000-row batch from keys and a SIGNAL matrix."
 
 
 # ----------------------------------------------------------------------------- reads
@@ -399,6 +215,8 @@ class Read:
 
     def time_read(self, size, kind):
         self.t.read(self.key)
+
+    time_read.__doc__ = "One read of the key of this kind."
 
 
 # ----------------------------------------------------------------------------- layer maintenance
@@ -422,6 +240,8 @@ class ApplyDecay:
     def time_apply_decay(self, entries):
         self.t.apply_decay()
 
+    time_apply_decay.__doc__ = "Decay every entry once."
+
 
 class ApplyDecayFresh:
     """The first ``apply_decay()`` on a freshly built capsule (caches cold after the build)."""
@@ -438,6 +258,8 @@ class ApplyDecayFresh:
 
     def time_apply_decay_fresh(self, entries):
         self.t.apply_decay()
+
+    time_apply_decay_fresh.__doc__ = "The first decay after the build."
 
 
 class ThermalTransitions:
@@ -464,6 +286,8 @@ class ThermalTransitions:
     def time_run_thermal_transitions(self, entries):
         self.t.run_thermal_transitions()
 
+    time_run_thermal_transitions.__doc__ = "Promote, demote and prune once."
+
 
 # ----------------------------------------------------------------------------- consolidation
 
@@ -485,6 +309,8 @@ class Consolidate:
 
     def time_consolidate(self, pending):
         self.t.consolidate()
+
+    time_consolidate.__doc__ = "Fold the pending deltas, prune, run the transitions."
 
 
 # ----------------------------------------------------------------------------- plasticity
@@ -508,8 +334,12 @@ class Plasticity:
     def time_apply_update_array(self, policy):
         self.rule.apply_update_array(self.cur, self.new, 3600.0)
 
+    time_apply_update_array.__doc__ = "The rule over 1,000,000 strength pairs (per element: time / 1e6)."
+
     def time_apply_update_scalar(self, policy):
         self.rule.apply_update(self.c, self.n, 3600.0)
+
+    time_apply_update_scalar.__doc__ = "The rule for one strength pair."
 
 
 # ----------------------------------------------------------------------------- memory
@@ -526,7 +356,10 @@ class Memory:
     def peakmem_consolidated_1m_x64(self):
         build_memory_capsule()
 
+    peakmem_consolidated_1m_x64.__doc__ = "Peak memory of building the 1,000,000 x 64 capsule."
+
     def track_resident_bytes_per_entry(self):
         return resident_bytes_per_entry()
 
     track_resident_bytes_per_entry.unit = "bytes"
+    track_resident_bytes_per_entry.__doc__ = "Resident bytes per entry of the 1,000,000 x 64 capsule."

@@ -1,20 +1,11 @@
 """The compact key table and the shared value arena."""
-import zlib
-
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from thermogram import DeltaBatch, Signal, Thermogram, ConsolidationPolicy
 from thermogram.keytable import KeyTable
-from thermogram.kernels import keys as kk
 
 keys_st = st.text(min_size=1, max_size=12)
-
-
-@given(st.binary(max_size=300))
-def test_crc32_kernel_matches_zlib(b):
-    a = np.frombuffer(b, np.uint8) if b else np.zeros(0, np.uint8)
-    assert int(kk.crc32(a, 0, len(b), kk.CRC_TABLE)) == zlib.crc32(b)
 
 
 @settings(max_examples=60, deadline=None)

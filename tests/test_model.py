@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import event, given, settings, strategies as st
 
-import naive
+from naive.capsule import NaiveCapsule
 from conftest import StepClock
 from thermogram import (SIGNAL, ConsolidationPolicy, Delta, DeltaBatch, DeltaType, PlasticityRule,
                         Signal, ThermalConfig, Thermogram)
@@ -56,7 +56,7 @@ def test_capsule_matches_naive_model_and_replays(seq, cfg, rule, semantics):
     clock = StepClock(start=1_000_000_000_000_000_000, step=7_000_000_000)
     t = Thermogram("m", rule, thermal_config=cfg, policy=ConsolidationPolicy.manual_only(),
                    clock=clock, semantics=semantics)
-    m = naive.NaiveCapsule(cfg, rule, fixed=semantics == "fixed")
+    m = NaiveCapsule(cfg, rule, fixed=semantics == "fixed")
     base_ts = 1_000_000_000_000_000_000
     for op in seq:
         kind = op[0]

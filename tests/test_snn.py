@@ -1,16 +1,16 @@
-"""Embedded SNN and neuromodulation: kernels against tests/naive_snn.py, the
-whole network against a naive re-implementation, and the API's behaviour."""
+"""Embedded SNN and neuromodulation: the whole network against the naive
+re-implementation in tests/naive/snn.py, and the API's behaviour. The kernels'
+own tests are in tests/kernels/test_snn.py."""
 import collections
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import naive_snn as nv
+from naive import snn as nv
 from conftest import StepClock
 from thermogram import DeltaType, SIGNAL, Signal, Thermogram, ValidationError
 from thermogram.canonical import decode_value, encode_value
-from thermogram.kernels import snn as ks
 from thermogram.neuromod import NeuromodState, NeuromodSyncConfig
 from thermogram.signal import signals_to_floats
 from thermogram.snn import EmbeddedSNN, EmbeddedSNNConfig
@@ -56,210 +56,9 @@ def state_equal(a, b):
             assert va == vb, k
 
 
-# ----------------------------------------------------------------------------- stage kernels
-
-@given(st.integers(1, 9), st.integers(1, 7), st.data())
-def test_input_dots_are_sequential_sums(d, n, data):
-    X = f32(data.draw(st.lists(st.lists(small, min_size=d, max_size=d), min_size=4, max_size=4)))
-    P = f32(data.draw(st.lists(st.lists(small, min_size=d, max_size=d), min_size=n, max_size=n)))
-    PT = P.T.copy()
-    out = np.zeros((4, n), F)
-    ni = np.zeros(4, F)
-    ks.input_dots4(X, 0, PT, out, ni)
-    for t in range(4):
-        one = np.zeros(n, F)
-        assert ks.input_dots(X[t], PT, one) == ni[t] == nv.seq_sum(X[t] * X[t])
-        expect = f32([nv.seq_sum(X[t] * P[r]) for r in range(n)])
-        assert one.tobytes() == out[t].tobytes() == expect.tobytes()
-    pnorm = np.zeros(n, F)
-    ks.proto_norms(PT, pnorm)
-    assert pnorm.tobytes() == f32([np.sqrt(nv.seq_sum(p * p)) for p in P]).tobytes()
-
-
-@given(st.integers(1, 9), st.integers(1, 7), st.data())
-def test_cosine_activation_matches_naive(d, n, data):
-    x = f32(data.draw(st.lists(small, min_size=d, max_size=d)))
-    P = f32(data.draw(st.lists(st.lists(small, min_size=d, max_size=d), min_size=n, max_size=n)))
-    if data.draw(st.booleans()):
-        P[0] = 0
-    PT = P.T.copy()
-    dots = np.zeros(n, F)
-    ni = ks.input_dots(x, PT, dots)
-    pnorm = np.zeros(n, F)
-    ks.proto_norms(PT, pnorm)
-    out = np.zeros(n, F)
-    ks.cosine_activation(dots, ni, pnorm, out)
-    assert out.tobytes() == nv.cosine_activations(x, P).tobytes()
-    assert (out >= 0).all() and (out <= 1.0001).all()
-
-
-@given(st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]) | unit, max_size=300), unit)
-def test_competition_matches_naive(acts, strength):
-    act = f32(acts)
-    n = len(act)
-    order, ranks, keys = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n + 7, np.int64)
-    m = ks.lateral_competition(act, F(strength), order, ranks, keys)
-    assert m == int((f32(acts) > 0).sum())
-    assert act.tobytes() == nv.competition(f32(acts), strength).tobytes()
-
-
-def test_competition_many_active_neurons_uses_the_sort():
-    rng = np.random.default_rng(1)
-    acts = np.round(rng.random(ks.COUNT_RANKS_MAX + 50), 2).astype(F) + F(0.01)  # ties
-    act = acts.copy()
-    n = len(act)
-    m = ks.lateral_competition(act, F(0.5), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                               np.zeros(n + 7, np.int64))
-    assert m == n > ks.COUNT_RANKS_MAX
-    assert act.tobytes() == nv.competition(acts, 0.5).tobytes()
-
-
-@given(st.lists(st.sampled_from([0.1, 0.2, 0.3]) | unit, max_size=80))
-def test_sort_desc_is_stable_descending(acts):
-    act = f32(acts)
-    m = len(act)
-    order = np.arange(m, dtype=np.int64)
-    tmp = np.zeros(m, np.int64)
-    ks.sort_desc(act, order, tmp, m)
-    assert order.tolist() == sorted(range(m), key=lambda i: -float(act[i]))
-
-
-def random_synapses(data, n, k):
-    idx = np.zeros((n, k), np.int64)
-    ks.ring_indices(n, k, idx)
-    w = f32(data.draw(st.lists(st.sampled_from([0.0, 0.005, 0.5, 1.0]) | unit,
-                               min_size=n * k, max_size=n * k))).reshape(n, k)
-    tern = np.array(data.draw(st.lists(st.sampled_from([-1, 0, 1]), min_size=n * k,
-                                       max_size=n * k)), np.int8).reshape(n, k)
-    return idx, w, tern
-
-
 def syn_dict(idx, arr, cast=F):
     n, k = idx.shape
     return {(i, int(idx[i, s])): cast(arr[i, s]) for i in range(n) for s in range(k)}
-
-
-def marks(n):
-    return np.zeros(n, np.uint8), np.zeros(n, F), np.zeros(n, np.int64)
-
-
-def changed_dict(idx, wlist, wconf, nw):
-    k = idx.shape[1]
-    return {(int(f) // k, int(idx[int(f) // k, int(f) % k])): wconf[f] for f in wlist[:nw]}
-
-
-@given(st.integers(1, 8), st.integers(0, 8), st.data())
-def test_spread_spikes_stdp_match_naive(n, k, data):
-    k = min(k, n - 1)
-    idx, w, _ = random_synapses(data, n, k)
-    act = f32(data.draw(st.lists(unit, min_size=n, max_size=n)))
-    gate = data.draw(unit)
-    syn = syn_dict(idx, w)
-    spread = np.zeros(n, F)
-    a = act.copy()
-    ks.spread_activation(a, idx, w, F(gate), spread)
-    assert a.tobytes() == nv.spread(act, syn, gate).tobytes()
-    thr = data.draw(st.sampled_from([0.0, 0.3, 0.6, 2.0]))
-    mask, spk = np.zeros(n, np.uint8), np.zeros(n, np.int64)
-    ns = ks.detect_spikes(a, F(thr), mask, spk)
-    assert spk[:ns].tolist() == nv.spikes(a, thr)
-    lr = F(data.draw(st.sampled_from([0.0, 0.01, 0.5])))
-    wm, wc, wl = marks(n * k)
-    nw = ks.stdp_continuous(spk, ns, mask, a, idx, w, lr, wm, wc, wl, 0)
-    expect = nv.stdp(syn, spk[:ns].tolist(), a, lr)
-    assert changed_dict(idx, wl, wc, nw) == expect
-    assert w.tobytes() == f32([syn[(i, int(idx[i, s]))] for i in range(n) for s in range(k)]).reshape(n, k).tobytes()
-    ks.clear_marks(wm, wl, nw)
-    assert not wm.any()
-
-
-@given(st.integers(1, 8), st.integers(0, 8), st.data())
-def test_ternary_stdp_matches_naive(n, k, data):
-    k = min(k, n - 1)
-    idx, w, tern = random_synapses(data, n, k)
-    act = f32(data.draw(st.lists(unit, min_size=n, max_size=n)))
-    last = np.array(data.draw(st.lists(st.sampled_from([-1, 100, 200, 300]), min_size=n,
-                                       max_size=n)), np.int64)
-    mask, spk = np.zeros(n, np.uint8), np.zeros(n, np.int64)
-    ns = ks.detect_spikes(act, F(0.4), mask, spk)
-    syn, tdict, nlast = syn_dict(idx, w), syn_dict(idx, tern, int), last.tolist()
-    wm, wc, wl = marks(n * k)
-    nw = ks.stdp_ternary(spk, ns, mask, act, idx, w, tern, last, 400, wm, wc, wl, 0)
-    expect = nv.stdp_ternary(syn, tdict, spk[:ns].tolist(), act, nlast, 400)
-    assert changed_dict(idx, wl, wc, nw) == expect
-    assert syn_dict(idx, tern, int) == tdict and syn_dict(idx, w) == syn
-    assert last.tolist() == nlast
-
-
-def test_ternary_transitions():
-    # strengthen, weaken, simultaneous (only -1 -> 0)
-    assert [int(ks.ternary_step(np.int8(c), 5)) for c in (-1, 0, 1)] == [0, 1, 1]
-    assert [int(ks.ternary_step(np.int8(c), -5)) for c in (-1, 0, 1)] == [-1, -1, 0]
-    assert [int(ks.ternary_step(np.int8(c), 0)) for c in (-1, 0, 1)] == [0, 0, 1]
-
-
-@given(st.integers(1, 8), st.integers(0, 8), st.data())
-def test_homeostasis_decay_traces_rates_match_naive(n, k, data):
-    k = min(k, n - 1)
-    idx, w, tern = random_synapses(data, n, k)
-    rates = f32(data.draw(st.lists(unit, min_size=n, max_size=n)))
-    target, rate, dec = data.draw(unit), data.draw(unit), data.draw(st.sampled_from([0.0, 0.0005, 0.4, 0.6, 1.0]))
-    syn = syn_dict(idx, w)
-    ks.homeostasis(w, rates, F(target), F(rate))
-    nv.homeostasis(syn, rates, target, rate)
-    assert syn_dict(idx, w) == syn
-    wm, wc, wl = marks(n * k)
-    nw = ks.decay_continuous(w, F(dec), wm, wc, wl, 0)
-    assert changed_dict(idx, wl, wc, nw) == nv.decay(syn, dec)
-    assert syn_dict(idx, w) == syn
-    tdict = syn_dict(idx, tern, int)
-    wm, wc, wl = marks(n * k)
-    nw = ks.decay_ternary(w, tern, F(dec), wm, wc, wl, 0)
-    assert changed_dict(idx, wl, wc, nw) == nv.decay_ternary(syn, tdict, dec)
-    assert syn_dict(idx, tern, int) == tdict and syn_dict(idx, w) == syn
-    act = f32(data.draw(st.lists(unit, min_size=n, max_size=n)))
-    tr = f32(data.draw(st.lists(unit, min_size=n, max_size=n)))
-    td = data.draw(unit)
-    expect_tr = nv.traces(tr, act, td)
-    ks.update_traces(tr, act, F(td))
-    assert tr.tobytes() == expect_tr.tobytes()
-    mask = (act > 0.5).astype(np.uint8)
-    expect_r = nv.rates(rates, np.flatnonzero(mask).tolist())
-    ks.update_rates(rates, mask)
-    assert rates.tobytes() == expect_r.tobytes()
-
-
-@given(st.integers(1, 6), st.integers(1, 6), st.data())
-def test_learn_prototypes_matches_naive(n, d, data):
-    P = f32(data.draw(st.lists(st.lists(small, min_size=d, max_size=d), min_size=n, max_size=n)))
-    x = f32(data.draw(st.lists(small, min_size=d, max_size=d)))
-    act = f32(data.draw(st.lists(st.sampled_from([0.0, 0.7]) | unit, min_size=n, max_size=n)))
-    lr = data.draw(st.sampled_from([0.05, 0.5, 1.0]))
-    mask, spk = np.zeros(n, np.uint8), np.zeros(n, np.int64)
-    ns = ks.detect_spikes(act, F(0.6), mask, spk)
-    PT = P.T.copy()
-    pnorm = np.zeros(n, F)
-    pm, pc, pl = marks(n)
-    npc = ks.learn_prototypes(x, PT, pnorm, act, spk, ns, F(lr), pm, pc, pl, 0)
-    nP = P.copy()
-    expect = nv.learn_prototypes(nP, x, act, spk[:ns].tolist(), lr)
-    assert {int(r): pc[r] for r in pl[:npc]} == expect
-    assert PT.T.tobytes() == np.ascontiguousarray(nP).tobytes()
-    for r in pl[:npc]:
-        assert pnorm[r] == np.sqrt(nv.seq_sum(nP[r] * nP[r]))
-
-
-def test_scan_rows_finds_bad_values_and_scaling():
-    X = f32([[0.5, -2.0, 0.0], [0.0, 0.0, 0.0], [1e30, 1.0, 0.0], [1e-30, 0.0, 0.0]])
-    m = np.zeros(4, np.uint32)
-    bad, nscale = ks.scan_rows(X.view(np.uint32), int(F(2.0 ** -60).view(np.uint32)),
-                               int(F(1e17).view(np.uint32)), m)
-    assert bad == -1 and nscale == 2
-    assert m.view(F).tolist() == [2.0, 0.0, F(1e30), F(1e-30)]
-    for v in (np.nan, np.inf, -np.inf):
-        Y = X.copy()
-        Y[2, 1] = v
-        assert ks.scan_rows(Y.view(np.uint32), 0, 2 ** 31, m)[0] == 7
 
 
 # ----------------------------------------------------------------------------- whole network

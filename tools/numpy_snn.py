@@ -1,5 +1,5 @@
 """The embedded SNN's tick in plain, vectorised numpy: the baseline that the
-Numba kernels are timed against in ``bench_snn.py``. Not part of the package.
+Numba kernels are timed against in ``benchmarks/bench_snn.py``. Not part of the package.
 
 Same stages, formulas and output as :class:`thermogram.snn.EmbeddedSNN`
 (continuous mode, fixed prototypes), written the way one would in numpy:

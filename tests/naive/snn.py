@@ -1,4 +1,4 @@
-"""Plain numpy/Python versions of the SNN kernels (the oracle for tests/test_snn.py).
+"""Plain numpy/Python versions of the SNN kernels (the oracle for tests/kernels/test_snn.py).
 
 Written straight from the rules, one stage per function, float32 throughout.
 Sums over the input run in input order (``np.add.accumulate`` is strictly
@@ -206,3 +206,60 @@ class NaiveSNN:
         if c["prototype_lr"] > 0:
             pch = learn_prototypes(self.protos, x, act, spk, c["prototype_lr"])
         return wch, pch
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def f32_sqrt(v) -> np.float32:
+    """Correctly rounded float32 square root."""
+    return F(np.sqrt(F(v)))
+
+
+pair_confidence = confidence
+
+
+def scan_rows(X, lo_bits, hi_bits):
+    """(first flat index of a NaN or infinity or -1, rows whose non-zero max |x| has bits outside
+    [lo_bits, hi_bits] among the finite rows, the bits of every row's max |x|)."""
+    X = np.asarray(X, F)
+    bad, nscale, maxabs = -1, 0, []
+    for t, row in enumerate(X):
+        bits = [int(v) & 0x7FFFFFFF for v in row.view(np.uint32)]
+        m = max(bits, default=0)
+        maxabs.append(m)
+        if not np.isfinite(row).all():
+            if bad < 0:
+                bad = t * X.shape[1] + int(np.flatnonzero(~np.isfinite(row))[0])
+        elif m != 0 and not lo_bits <= m <= hi_bits:
+            nscale += 1
+    return bad, nscale, maxabs
+
+
+def ring_indices(n, k):
+    """Each neuron's ``k`` successors on a ring."""
+    return [[(i + s + 1) % n for s in range(k)] for i in range(n)]
+
+
+def scaled_rows(protos, rows):
+    """Prototype rows divided by their max |component| (zeros stay zeros)."""
+    out = []
+    for r in rows:
+        p = np.asarray(protos[r], F)
+        m = max((F(abs(v)) for v in p), default=F(0))
+        out.append(p / m if m > 0 else np.zeros(len(p), F))
+    return np.array(out, F).reshape(len(rows), np.asarray(protos).shape[1] if len(protos) else 0)
+
+
+def move_prototype(p, x, lr):
+    """``p + lr * (x - p)`` and its norm (squares summed in order)."""
+    p = np.asarray(p, F)
+    q = np.array([F(a + F(lr) * F(b - a)) for a, b in zip(p, np.asarray(x, F))], F)
+    return q, f32_sqrt(seq_sum(q * q))
+
+
+def record_changes(changes):
+    """Items in order of first change, each with the confidence of its last change."""
+    out = {}
+    for item, conf in changes:
+        out[item] = conf
+    return list(out), out

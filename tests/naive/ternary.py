@@ -1,4 +1,4 @@
-"""Plain, readable reference versions of every ternary kernel (the oracle for the tests).
+"""Plain, readable reference versions of every ternary kernel (the oracle for tests/kernels/test_ternary.py).
 
 Written straight from the reference crate's rules, one weight at a time,
 with Python lists and numpy float32 scalars. Weights are the ints -1, 0, 1.

@@ -12,7 +12,8 @@ Ours come from one of two places:
   ``asv run --python=same --bench bench_core --set-commit-hash $(git rev-parse HEAD)``;
   ``--quick`` results are single first calls, flagged with a warning);
 * ``--direct``: measured here with plain ``timeit`` on the same workloads as
-  the asv suites (the builders are imported from ``bench_core``): the median
+  the asv suites (the builders are imported from ``benchmarks/common.py`` through
+  ``benchmarks/bench_core.py``): the median
   of 9 repeats, each repeat a loop sized to take >= 20 ms (read-only
   operations) or one call on freshly built state (operations that change it).
   The memory figure comes from a fresh subprocess. ``--rounds 3`` repeats the
@@ -21,10 +22,10 @@ Ours come from one of two places:
 
 Examples::
 
-    python benchmarks/compare_reference.py --direct
-    python benchmarks/compare_reference.py --direct --rounds 3
-    python benchmarks/compare_reference.py                       # latest asv results
-    python benchmarks/compare_reference.py --results .asv/results --machine myhost
+    python tools/compare_reference.py --direct
+    python tools/compare_reference.py --direct --rounds 3
+    python tools/compare_reference.py                       # latest asv results
+    python tools/compare_reference.py --results .asv/results --machine myhost
 """
 from __future__ import annotations
 
@@ -250,9 +251,9 @@ def ours_from_asv(path):
 
 
 def _import_bench():
-    if HERE not in sys.path:
-        sys.path.insert(0, HERE)
-    import bench_core  # noqa: E402
+    if ROOT not in sys.path:  # the asv suites are the package ``benchmarks`` of the project root
+        sys.path.insert(0, ROOT)
+    from benchmarks import bench_core  # noqa: E402
     return bench_core
 
 
@@ -363,7 +364,8 @@ def measure_direct(memory=True, log=print):
     tt = bc.ThermalTransitions()
     note("run_thermal_transitions 100000",
          timed_stateful(lambda: (tt.setup(100_000), tt)[1], lambda o: o.t.run_thermal_transitions()))
-    bc._MEMO.clear()
+    from benchmarks import common
+    common._MEMO.clear()
 
     # consolidation
     for n in (10, 100, 1000, 10000):
@@ -388,7 +390,7 @@ def measure_direct(memory=True, log=print):
     del cur, new
 
     # persistence
-    import bench_persistence as bp
+    from benchmarks import bench_persistence as bp
     from thermogram import Thermogram
     for n in CODEC_SIZES:
         t = bp.consolidated_capsule(n)

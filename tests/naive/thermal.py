@@ -1,0 +1,135 @@
+"""Twins of ``kernels/thermal.py`` over dict layers.
+
+``layers`` is a list of four dicts (hot, warm, cool, cold), each
+``key -> {"value", "strength": (pol, mag), "count", "ts"}``; a key has at most
+one entry per layer, as the kernels' ``slot[kid, layer]`` table allows.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .signal import mag_f32, merge_30_70, sat_u8, scaled
+
+F = np.float32
+HOT, WARM, COOL, COLD = 0, 1, 2, 3
+U64_MAX = 2**64 - 1
+
+
+def sat_add_u64(a: int, b: int) -> int:
+    """Saturating uint64 addition."""
+    return min(int(a) + int(b), U64_MAX)
+
+
+def decay(layers, retention) -> None:
+    """Every entry's strength scaled by its layer's retention (``1 - rate / 255``)."""
+    for lay in range(4):
+        for e in layers[lay].values():
+            e["strength"] = scaled(e["strength"], retention[lay])
+
+
+def _fold_into(x, e) -> None:
+    """Entry ``e`` arrives where ``x`` already is: 30/70 merge, value, time and counts from ``e``."""
+    x["strength"] = merge_30_70(x["strength"], e["strength"])
+    x["value"] = e["value"]
+    x["ts"] = e["ts"]
+    x["count"] = sat_add_u64(x["count"], e["count"])
+
+
+def move_or_merge(layers, key, frm, to) -> bool:
+    """Move ``key``'s entry from ``frm`` to ``to``, folding it into a copy there; True if merged."""
+    e = layers[frm].pop(key)
+    x = layers[to].get(key)
+    if x is None:
+        layers[to][key] = e
+        return False
+    _fold_into(x, e)
+    return True
+
+
+def promote(layers, frm, to, threshold, min_obs) -> int:
+    """Entries of ``frm`` with magnitude >= threshold and count >= min_obs move to ``to``."""
+    keys = [k for k, e in layers[frm].items() if e["strength"][1] >= threshold and e["count"] >= min_obs]
+    for k in keys:
+        move_or_merge(layers, k, frm, to)
+    return len(keys)
+
+
+def demote(layers, frm, to, threshold, now) -> int:
+    """Entries of ``frm`` weaker than threshold move to ``to``: strength x0.95 (floor +1/1), ts = now;
+    an existing copy there keeps its value and count, takes the larger strength, ts = now."""
+    keys = [k for k, e in layers[frm].items() if e["strength"][1] < threshold]
+    for k in keys:
+        e = layers[frm].pop(k)
+        s = scaled(e["strength"], 0.95)
+        if s[1] == 0:
+            s = (1, 1)
+        e["strength"] = s
+        e["ts"] = now
+        x = layers[to].get(k)
+        if x is None:
+            layers[to][k] = e
+        else:
+            if s[1] > x["strength"][1]:
+                x["strength"] = s
+            x["ts"] = now
+    return len(keys)
+
+
+def prune(layers, threshold, only_layer=-1) -> int:
+    """Drop entries weaker than ``threshold`` (in ``only_layer``, or every layer when < 0)."""
+    n = 0
+    for lay in range(4):
+        if only_layer >= 0 and lay != only_layer:
+            continue
+        for k in [k for k, e in layers[lay].items() if e["strength"][1] < threshold]:
+            del layers[lay][k]
+            n += 1
+    return n
+
+
+def transitions(layers, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now) -> list:
+    """Promote hot->warm->cool->cold, demote cold->cool->warm->hot where allowed, prune all.
+
+    Returns ``[promoted x3, demoted x3 (from cold, cool, warm), pruned]``.
+    """
+    out = [promote(layers, frm, frm + 1, promo_thr[frm], min_obs[frm]) for frm in range(3)]
+    for frm in (3, 2, 1):
+        out.append(demote(layers, frm, frm - 1, demo_thr[frm], now) if allow_demote[frm] else 0)
+    return out + [prune(layers, prune_thr)]
+
+
+def crystallize(layers, threshold, min_obs) -> tuple:
+    """Strong, well-observed hot entries go straight to cold; returns (crystallized, merged)."""
+    c = m = 0
+    for k in [k for k, e in layers[HOT].items() if e["strength"][1] >= threshold and e["count"] >= min_obs]:
+        if move_or_merge(layers, k, HOT, COLD):
+            m += 1
+        else:
+            c += 1
+    return c, m
+
+
+def warm(layers, key, warming_mag, now) -> bool:
+    """Bring ``key``'s cold copy to hot (replacing a hot copy), paying the warming cost."""
+    if key not in layers[COLD]:
+        return False
+    e = layers[COLD].pop(key)
+    keep = F(1) - mag_f32(warming_mag) * F(0.1)
+    m = max(1, sat_u8(F(e["strength"][1]) * keep))
+    e["strength"] = (e["strength"][0], m)
+    e["ts"] = now
+    layers[HOT][key] = e
+    return True
+
+
+def hottest(layers, key):
+    """``key``'s entry in the hottest layer that holds it, or None."""
+    for lay in range(4):
+        if key in layers[lay]:
+            return layers[lay][key]
+    return None
+
+
+def layer_counts(layers) -> list:
+    """Entries per layer."""
+    return [len(lay) for lay in layers]
