@@ -255,3 +255,27 @@ def test_lone_surrogates_in_sources_and_unicode_keys_survive_the_journal(tmp_pat
     t.apply_delta(tg.Delta.create("k", signal_vector([(1, 9)]), source))  # stays pending
     with pytest.raises(tg.ValidationError, match="surrogate"):
         t.to_bytes("v1")
+
+
+def test_load_and_the_cli_see_the_journal(tmp_path, capsys):
+    """A capsule closed without a checkpoint: load() and `thermogram inspect/verify` replay its journal."""
+    from thermogram.cli import main
+    path = str(tmp_path / "j.thermo")
+    clock = StepClock()
+    with Thermogram.open(path, create=True, clock=clock, policy=ConsolidationPolicy.manual_only()) as t:
+        for i in range(5):
+            t.write(f"k{i}", signal_vector([(1, i + 1)]), Signal.positive(100 + i))
+        live = t.state_digest()
+        head = t.head_hash
+    snapshot_only = Thermogram.load(path, journal=False)
+    assert snapshot_only.pending_count == 0 and len(snapshot_only.records()) == 1
+    loaded = Thermogram.load(path)
+    assert loaded.pending_count == 5 and loaded.head_hash == head and loaded.state_digest() == live
+    assert loaded.read("k3")["magnitude"].tolist() == [4]
+    loaded.write("extra", signal_vector([(1, 9)]))  # an in-memory copy: the files are not bound to it
+    assert Thermogram.load(path).head_hash == head
+    assert main(["inspect", path]) == 0
+    out = capsys.readouterr().out
+    assert "pending deltas 5" in out and "records 6" in out
+    assert main(["verify", path]) == 0
+    assert "6 records verified" in capsys.readouterr().out

@@ -26,6 +26,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -34,13 +35,14 @@ from .canonical import i64, lp, u64
 from .chain import HashChain, OpRecord, Record
 from .consolidation import ConsolidationPolicy, ConsolidationResult
 from .delta import Clock, Delta, DeltaBatch, DeltaType, new_id, validate_key
-from .errors import ChainError, FormatError, KeyMissingError, ReadOnlyError, ThermogramError, ValidationError
+from .errors import (ChainError, DurabilityError, FormatError, KeyMissingError, ReadOnlyError, ReplayError,
+                     ThermogramError, ValidationError)
 from .limits import Limits
 from ._memory import TRIM_AFTER_ROWS, release_free_memory
 from .pending import PendingLog
 from .plasticity import PlasticityRule
 from .results import CrystallizationResult, ThermogramStats, TransitionResult
-from .signal import Signal, as_signal_vector
+from .signal import SIGNAL, Signal, as_signal_vector
 from .store import EntryStore
 from .thermal import ThermalConfig, ThermalState
 
@@ -54,9 +56,14 @@ def _default_clock() -> int:
 
 
 def _locked(fn):
+    # acquire/release with try/finally: about half the cost of ``with lock:`` per call
     def wrapper(self, *a, **kw):
-        with self._lock:
+        lk = self._lock
+        lk.acquire()
+        try:
             return fn(self, *a, **kw)
+        finally:
+            lk.release()
     wrapper.__name__ = fn.__name__
     wrapper.__qualname__ = fn.__qualname__
     wrapper.__doc__ = fn.__doc__
@@ -120,7 +127,9 @@ class Thermogram:
     --------
     >>> from thermogram import Thermogram, Delta, Signal, ThermalState
     >>> t = Thermogram("demo", clock=lambda: 1_700_000_000_000_000_000)
-    >>> t.apply_delta(Delta.create("k", [Signal.positive(200), Signal.negative(10)]))
+    >>> record = t.apply_delta(Delta.create("k", [Signal.positive(200), Signal.negative(10)]))
+    >>> record.prev_hash == t.records()[0].hash == t.records()[1].prev_hash
+    True
     >>> t.read("k")["magnitude"].tolist()
     [200, 10]
     >>> t.pending_count
@@ -232,10 +241,13 @@ class Thermogram:
     def now(self) -> int:
         """The capsule clock's current time (integer ns since the epoch, UTC).
 
+        Timestamps are stored as int64 nanoseconds, so the clock must return an integer in
+        ``-2**63 .. 2**63 - 1`` (1677-09-21T00:12:43Z .. 2262-04-11T23:47:16Z).
+
         Raises
         ------
         ValidationError
-            The clock returned something other than an integer.
+            The clock returned something other than an integer, or one outside that range.
         """
         return self._now()
 
@@ -243,7 +255,11 @@ class Thermogram:
         t = self.clock()
         if not isinstance(t, (int, np.integer)) or isinstance(t, bool):
             raise ValidationError(f"clock must return integer nanoseconds, got {t!r}")
-        return int(t)
+        t = int(t)
+        if not -(2 ** 63) <= t < 2 ** 63:
+            raise ValidationError(f"clock returned {t}: outside the int64 nanosecond range the formats store "
+                                  "(1677-09-21 .. 2262-04-11); is it in the wrong unit?")
+        return t
 
     def _genesis_args(self) -> Dict[str, Any]:
         return {"name": self.name, "id": self.id, "rule": self.rule.to_dict(),
@@ -256,16 +272,36 @@ class Thermogram:
 
     def _commit(self, rec: Record, apply: Callable[[], Any]) -> Any:
         """Link ``rec`` to the head, make it durable (journal, if file-backed),
-        apply it to the state, then append it to the chain."""
+        apply it to the state, then append it to the chain.
+
+        Everything that can reject the record runs before the journal write (for a delta
+        or batch outside replay this includes reading the clock that the automatic
+        consolidation check then uses); after it, only :class:`DurabilityError` is raised.
+        """
         self._digest = None
         if self._readonly:
+            if getattr(self, "_closed", False):
+                raise ReadOnlyError(f"{self._path} is closed; open it again to write")
             raise ReadOnlyError(f"{self._path} was opened read-only")
+        j = self._journal
+        if j is not None:
+            j.check()  # a poisoned writer raises its DurabilityError
         self._chain.check_link(rec)
+        if not self._replaying and rec.kind != "op":
+            self._commit_now = self._now()
+            self._call_start = None if j is None else j.durable_size
         cb = rec._link(self._chain.head_hash)
-        if self._journal is not None:
-            self._journal.append(rec, cb)
-        result = apply()
-        self._chain.push_linked(rec)
+        if j is not None:
+            j.append(rec, cb)
+        try:
+            result = apply()
+            self._chain.push_linked(rec)
+        except BaseException as e:
+            if j is None:
+                raise
+            err = DurabilityError(f"{self._path}: record {len(self._chain)} was journaled but could not be "
+                                  f"applied ({e!r}); close the capsule and open it again")
+            raise j.poison(err) from e
         return result
 
     def _run_op(self, op: str, args: Dict[str, Any], now: int) -> Any:
@@ -293,38 +329,55 @@ class Thermogram:
         Returns a read-only SIGNAL vector: values are never overwritten in place,
         so it stays what it was when read (copy it to modify it).
         """
-        if type(key) is not str or not key:
-            validate_key(key)
-        with self._lock:
+        if type(key) is not str:
+            validate_key(key, allow_empty=True)
+        lk = self._lock
+        lk.acquire()
+        try:
             p = self._pending
             if p.n:
                 i = p.overlay.get(key)
                 if i is not None:
                     return p.value_at(i, key)
             return self._store.read(key)
+        finally:
+            lk.release()
 
     @_locked
     def read_with_strength(self, key: str) -> Optional[Tuple[np.ndarray, Signal]]:
         """``(value, strength)`` or None."""
-        validate_key(key)
+        validate_key(key, allow_empty=True)
         hit = self._lookup(key)
         return None if hit is None else (hit[0], hit[1])
 
     @_locked
     def read_with_state(self, key: str) -> Optional[Tuple[np.ndarray, Signal, ThermalState]]:
         """``(value, strength, layer)`` or None; a pending change reports ``HOT``."""
-        validate_key(key)
+        validate_key(key, allow_empty=True)
         return self._lookup(key)
 
+    @_locked
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and bool(key) and self._lookup(key) is not None
+        return isinstance(key, str) and self._lookup(key) is not None
 
     @_locked
     def keys(self) -> List[str]:
-        """Every key that :meth:`read` finds, sorted."""
+        """Every key that :meth:`read` finds, sorted.
+
+        With ``semantics="reference"`` it lists what the reference crate's ``keys()`` does:
+        every key held in a layer plus every key named by a pending delta that is not a
+        Delete, so a key whose newest pending delta deletes it is still listed (while
+        :meth:`read` returns None for it, in the crate too)."""
         s = self._store
         out = set(s.keys.take(s.live_kids().tolist()))
-        live, gone = self._pending.live_and_deleted()
+        p = self._pending
+        if not self._fixed:
+            if p.n:
+                c = p.columns()
+                kids = np.unique(c.kid[c.type != int(DeltaType.DELETE)])
+                out.update(s.keys.take(kids.tolist()))
+            return sorted(out)
+        live, gone = p.live_and_deleted()
         out.difference_update(gone)
         out.update(live)
         return sorted(out)
@@ -361,7 +414,7 @@ class Thermogram:
     @_locked
     def entry(self, key: str, state: Any) -> Optional[Dict[str, Any]]:
         """The key's consolidated entry in one layer, or None."""
-        validate_key(key)
+        validate_key(key, allow_empty=True)
         lay = int(ThermalState.parse(state))
         kid = self._store.keys.get(key)
         if kid is None:
@@ -372,7 +425,7 @@ class Thermogram:
     @_locked
     def history(self, key: str) -> List[Delta]:
         """Every delta on ``key`` since creation, oldest first (batches expanded)."""
-        validate_key(key)
+        validate_key(key, allow_empty=True)
         return self._chain.history(key)
 
     @_locked
@@ -395,15 +448,33 @@ class Thermogram:
         """Deltas applied since the last consolidation."""
         return self._pending.n
 
-    def verify(self, trusted_keys: Optional[Sequence[Any]] = None) -> bool:
-        """Verify the whole chain; raises :class:`ChainError` at the first bad record.
+    def verify(self, trusted_keys: Optional[Sequence[Any]] = None, *, require_signed: bool = False) -> Any:
+        """Verify the whole chain and that the stored state is what the records make.
 
-        With ``trusted_keys`` also require a head signed by one of them that
-        matches these records (see :meth:`verify_trust`)."""
+        Checks every record's hash and link, then replays the records into a new capsule
+        and compares bound state digests (entries, pending deltas, counters, custom data
+        and configuration; :func:`~thermogram.trust.state_binding`), so an entry table or
+        configuration rewritten in a file is caught. With ``trusted_keys`` it does what
+        :meth:`verify_trust` does instead (a state signed by a trusted key is accepted
+        without a replay) and returns its :class:`~thermogram.trust.TrustReport`, whose
+        ``unsigned_records`` are the records after the newest trusted signature;
+        ``require_signed=True`` refuses any.
+
+        Returns
+        -------
+        True, or a TrustReport (truthy) when ``trusted_keys`` is given.
+
+        Raises
+        ------
+        ChainError
+            At the first bad record (``.index``), or when the state does not match.
+        """
+        from .trust import check_state_against_records
         with self._lock:
-            self._chain.verify()
             if trusted_keys is not None:
-                self.verify_trust(trusted_keys)
+                return self.verify_trust(trusted_keys, require_signed=require_signed)
+            self._chain.verify()
+            check_state_against_records(self)
             return True
 
     # ------------------------------------------------------------------ deltas
@@ -418,14 +489,26 @@ class Thermogram:
         self.total_deltas += 1
 
     @_locked
-    def apply_delta(self, delta: Delta) -> None:
+    def apply_delta(self, delta: Delta) -> Delta:
         """Apply one delta: it is linked to the head, recorded, and pending until
         the next consolidation (which may run now if the policy says so).
+
+        The capsule keeps a copy: ``delta`` itself is never changed (its ``prev_hash``
+        stays as given) nor kept, so changing it afterwards changes nothing here.
+
+        Returns
+        -------
+        Delta
+            The record as appended to the chain (linked: ``prev_hash`` and ``hash`` set).
 
         Raises
         ------
         ValidationError
-            ``delta`` is not a :class:`Delta`.
+            ``delta`` is not a :class:`Delta`, or one of its fields was set to something
+            malformed after construction.
+        ReplayError
+            A delta with this ``id`` is already in the chain (each delta applies once,
+            so a retried send is refused instead of counted twice).
         ForkError
             ``delta.prev_hash`` is set and is not the head.
         KeyMissingError
@@ -434,20 +517,36 @@ class Thermogram:
         if not isinstance(delta, Delta):
             raise ValidationError(f"apply_delta needs a Delta, got {type(delta).__name__} "
                                   "(use apply_batch for a DeltaBatch)")
-        if not isinstance(delta.delta_type, DeltaType):
-            raise ValidationError(f"unknown delta type {delta.delta_type!r}")
-        validate_key(delta.key)
+        rec = _own_delta(delta)
+        key = rec.key
+        if type(key) is not str or not key or not key.isascii():  # else valid under either semantics
+            validate_key(key, allow_empty=self.semantics != "fixed")
+        # the limit checks, each called only when its cheap test says it may fail
         lim = self.limits
-        lim.check_key(delta.key)
-        lim.check_value(len(delta.value))
-        lim.check_pending(self._pending.n, 1)
+        if len(key) * 4 > lim.max_key_bytes:
+            lim.check_key(key)
+        if rec.value.shape[0] > lim.max_value_len:
+            lim.check_value(len(rec.value))
+        if self._pending.n + 1 > lim.max_pending:
+            lim.check_pending(self._pending.n, 1)
         if lim.max_clock_skew_ns is not None:
-            lim.check_timestamp(delta.timestamp, self._now())
-        self._chain.check_link(delta)
-        if delta.delta_type == DeltaType.DELETE:
-            self._check_delete(delta.key)
-        self._commit(delta, lambda: self._apply_delta_state(delta))
+            lim.check_timestamp(rec.timestamp, self._now())
+        if self._chain.index_of_id(rec.id) is not None:
+            self._check_new_id(rec.id)
+        if rec.prev_hash is not None:
+            self._chain.check_link(rec)
+        if rec.delta_type == DeltaType.DELETE:
+            self._check_delete(key)
+        self._commit(rec, partial(self._apply_delta_state, rec))
         self._maybe_consolidate()
+        return rec
+
+    def _check_new_id(self, rid: str) -> None:
+        """Raise :class:`ReplayError` if a delta or batch with id ``rid`` is in the chain."""
+        at = self._chain.index_of_id(rid)
+        if at is not None:
+            raise ReplayError(f"a delta with id {rid!r} is already in the chain (record {at}); "
+                              "each delta applies once", index=at)
 
     def _apply_batch_state(self, b: DeltaBatch, voff: Optional[int] = None) -> None:
         klen, joined = b._key_blob()
@@ -479,13 +578,23 @@ class Thermogram:
         """Apply many deltas as one record (columnar; the fast path).
 
         ``batch`` is a :class:`DeltaBatch` or a sequence of :class:`Delta`.
-        All-or-nothing: if any row is invalid, nothing changes.
+        All-or-nothing: if any row is invalid, nothing changes. The capsule keeps a copy
+        (writable columns copied); ``batch`` itself is not changed. A batch whose ``id``
+        is already in the chain is a :class:`ReplayError`.
         """
         if not isinstance(batch, DeltaBatch):
             if isinstance(batch, (list, tuple)):
                 batch = DeltaBatch.from_deltas(batch, clock=self.clock)
             else:
                 raise ValidationError(f"apply_batch needs a DeltaBatch or a list of Delta, got {type(batch).__name__}")
+        batch = _own_batch(batch)
+        self._preflight_batch(batch)
+        self._commit(batch, lambda: self._apply_batch_state(batch))
+        self._maybe_consolidate()
+
+    def _preflight_batch(self, batch: DeltaBatch) -> None:
+        """Raise what :meth:`apply_batch` would raise for ``batch`` (limits, a replayed id, a
+        fork, deletes of missing keys), changing nothing."""
         lim = self.limits
         ks = batch.keys
         if ks:
@@ -497,38 +606,68 @@ class Thermogram:
             if lim.max_clock_skew_ns is not None:
                 lim.check_timestamp(int(batch.timestamps.max()), self._now())
         lim.check_pending(self._pending.n, len(batch))
+        self._check_new_id(batch.id)
         self._chain.check_link(batch)
         if self._fixed:
             self._check_batch_deletes(batch)
-        self._commit(batch, lambda: self._apply_batch_state(batch))
-        self._maybe_consolidate()
 
+    @_locked
     def write(self, key: str, value: Any, strength: Any = None, *, source: str = "") -> Delta:
-        """Convenience: apply an Update delta (Create if the key is new); returns it."""
-        kind = DeltaType.UPDATE if self._lookup(validate_key(key)) is not None else DeltaType.CREATE
+        """Convenience: apply an Update delta (Create if the key is new); returns the
+        linked record."""
+        kind = DeltaType.UPDATE if self._lookup(validate_key(key, allow_empty=not self._fixed)) is not None \
+            else DeltaType.CREATE
         d = Delta(kind, key, value, source=source, strength=strength, clock=self.clock)
-        self.apply_delta(d)
-        return d
+        return self.apply_delta(d)
 
+    @_locked
     def delete(self, key: str, *, source: str = "") -> Delta:
-        """Convenience: apply a Delete delta; returns it."""
+        """Convenience: apply a Delete delta; returns the linked record."""
         d = Delta.delete(key, source, clock=self.clock)
-        self.apply_delta(d)
-        return d
+        return self.apply_delta(d)
 
     # ------------------------------------------------------------------ consolidation
+    @_locked
     def dirty_size(self) -> int:
         """Estimated bytes of pending deltas (the reference's estimate)."""
         return self._pending.dirty_bytes
 
+    @_locked
     def should_consolidate(self) -> bool:
         """Whether the policy's triggers fire now (time by ``clock``)."""
-        return self.policy.should_consolidate(self._pending.n, self._now() - self.last_consolidation,
+        return self._should_consolidate_at(self._now())
+
+    def _should_consolidate_at(self, now: int) -> bool:
+        return self.policy.should_consolidate(self._pending.n, now - self.last_consolidation,
                                               self._pending.dirty_bytes)
 
     def _maybe_consolidate(self) -> None:
-        if not self._replaying and self.should_consolidate():
-            self.consolidate()
+        """Consolidate if the policy says so, after a delta or batch was committed.
+
+        Uses the time :meth:`_commit` read (and validated) before the delta was journaled,
+        so nothing here raises but :class:`DurabilityError`; if the consolidation's record
+        cannot be made durable, the journal is cut back to before the delta too, so the
+        failed call leaves no trace on disk.
+        """
+        if self._replaying:
+            return
+        now = getattr(self, "_commit_now", None)
+        self._commit_now = None
+        if now is None:
+            now = self._now()
+        pol = self.policy
+        if pol is not getattr(self, "_auto_policy", None):  # recomputed when the policy changes
+            self._auto_policy = pol
+            self._auto_triggers = any(t.kind != "manual" for t in pol.triggers)
+        if not self._auto_triggers or not self._should_consolidate_at(now):
+            return
+        try:
+            self._consolidate_at(now)
+        except DurabilityError:
+            start = getattr(self, "_call_start", None)
+            if self._journal is not None and start is not None:
+                self._journal.rollback_to(start)
+            raise
 
     def _op_consolidate(self, args: Dict[str, Any], now: int) -> ConsolidationResult:
         s = self._store
@@ -562,7 +701,9 @@ class Thermogram:
 
         The chain is kept: the consolidation is one more record.
         """
-        now = self._now()
+        return self._consolidate_at(self._now())
+
+    def _consolidate_at(self, now: int) -> ConsolidationResult:
         big = self._pending.n >= TRIM_AFTER_ROWS
         res = self._run_op("consolidate", {}, now)
         if big:  # the fold's temporaries are freed now: give their pages back to the OS
@@ -631,7 +772,7 @@ class Thermogram:
     def warm(self, key: str) -> bool:
         """Bring a cold entry back to hot for re-learning (costs ``warming_delta/255 * 10%``
         of its strength, floor 1). False if warming is disabled or the key is not cold."""
-        validate_key(key)
+        validate_key(key, allow_empty=not self._fixed)
         if not self.thermal_config.allow_warming or self._store.cold_kid(key) is None:
             return False
         now = self._now()
@@ -665,7 +806,7 @@ class Thermogram:
 
     def _adjust_strength(self, op: str, key: str, amount: Any) -> bool:
         """Run ``reinforce``/``weaken`` on the key's hottest entry; False if there is none."""
-        validate_key(key)
+        validate_key(key, allow_empty=not self._fixed)
         a = self._coerce_amount(amount)
         if self._store.hottest_row(key) < 0:
             return False
@@ -682,11 +823,19 @@ class Thermogram:
         return self._adjust_strength("weaken", key, amount)
 
     def _op_insert_entry(self, args: Dict[str, Any], now: int) -> None:
+        # the value is appended to the arena once: the record's ``value`` becomes a read-only
+        # view of that copy (as a delta's does) and the entry points at the same signals, so
+        # .thermo v2 stores it once (the record refers to it by offset; its hash is unchanged,
+        # the bytes being the same)
         s = self._store
         kid = s.kid_for(args["key"])
         p, m = args["strength"]
+        v = args["value"]
+        o = s.offset_of(v)
+        if o < 0:
+            o = s.adopt(args, "value", v)
         s.put(kid, int(args["layer"]), args["value"], p, m, int(args["update_count"]),
-              int(args["updated_at"]))
+              int(args["updated_at"]), voff=o)
 
     @_locked
     def insert_entry(self, key: str, value: Any, strength: Any, state: Any = ThermalState.HOT, *,
@@ -694,9 +843,9 @@ class Thermogram:
         """Place a consolidated entry directly in a layer (import, tests, migration).
 
         Replaces the key's entry in that layer if there is one. Recorded like
-        every other change.
+        every other change. The empty key is accepted only with ``semantics="reference"``.
         """
-        validate_key(key)
+        validate_key(key, allow_empty=not self._fixed)
         self.limits.check_key(key)
         v = as_signal_vector(value)
         self.limits.check_value(len(v))
@@ -772,25 +921,29 @@ class Thermogram:
 
     @_locked
     def sign_head(self, key: Any) -> str:
-        """Sign the current head (and the Merkle root of every record so far) with
-        ``key``: HMAC secret bytes, or a ``cryptography`` Ed25519 private key. The
-        signature is stored as a record. Returns the key id."""
-        from .trust import head_message, key_id, sign_message
+        """Sign the current head, the Merkle root of every record so far and the bound
+        state digest (:func:`~thermogram.trust.state_binding`) with ``key``: HMAC secret
+        bytes, or a ``cryptography`` Ed25519 private key. The signature is stored as a
+        record. Returns the key id."""
+        from .trust import head_message, key_id, sign_message, state_binding
         size = len(self._chain)
         root = self.merkle_root()
-        alg, sig = sign_message(key, head_message(self.id, size, self.head_hash, root))
+        state = state_binding(self)
+        alg, sig = sign_message(key, head_message(self.id, size, self.head_hash, root, state))
         kid = key_id(key)
         self._run_op("sign_head", {"alg": alg, "key_id": kid, "size": size, "head": self.head_hash,
-                                   "root": root, "signature": sig}, self._now())
+                                   "root": root, "signature": sig, "state": state}, self._now())
         return kid
 
-    def verify_trust(self, trusted_keys: Sequence[Any]):
-        """Verify the chain and that a trusted key signed these records; returns a
-        :class:`~thermogram.trust.TrustReport` (which key signed what). Raises
-        :class:`ChainError` on a rewrite or when no trusted signature exists."""
+    def verify_trust(self, trusted_keys: Sequence[Any], *, require_signed: bool = False):
+        """Verify the chain, that a trusted key signed these records, and that the state is
+        the one they stand for (signed, or replayed); returns a
+        :class:`~thermogram.trust.TrustReport` (which key signed what, and the unsigned
+        tail). Raises :class:`ChainError` on a rewrite, a malformed or missing trusted
+        signature, a state that does not match, or (``require_signed``) an unsigned tail."""
         from .trust import verify_trust
         with self._lock:
-            return verify_trust(self, trusted_keys)
+            return verify_trust(self, trusted_keys, require_signed=require_signed)
 
     # ------------------------------------------------------------------ replay
     @classmethod
@@ -807,23 +960,42 @@ class Thermogram:
                        policy=ConsolidationPolicy.from_dict(a["policy"]), clock=clock,
                        semantics=a["semantics"], id=a["id"], _genesis=genesis.copy(),
                        _rehash_genesis=verify)
-        except (KeyError, TypeError) as e:
+        except ChainError:
+            raise
+        except (ThermogramError, KeyError, IndexError, TypeError, ValueError, AttributeError,
+                OverflowError) as e:
             raise ChainError(f"genesis record is malformed: {e}", index=0) from None
 
     def _replay_record(self, rec: Record) -> None:
+        """Check ``rec`` (hash, link, and that its arguments fit the state it meets: see
+        :mod:`thermogram.opcheck`), then append it and apply it. Raises :class:`ChainError`
+        (with the record's index) before changing anything when it does not check out."""
+        from .opcheck import check_delta_record, check_op_args
         self._digest = None
+        if not isinstance(rec, (Delta, DeltaBatch, OpRecord)):
+            raise ChainError(f"record {len(self._chain)} is not a chain record", index=len(self._chain))
         rec = rec.copy()
-        self._chain.append_verified(rec)
-        if rec.kind == "delta":
-            self._apply_delta_state(rec)
-        elif rec.kind == "batch":
-            self._apply_batch_state(rec)
+        i = len(self._chain)
+        self._chain.check_verified(rec)
+        if rec.kind == "op":
+            fn = OPERATIONS.get(rec.op) if type(rec.op) is str else None
+            check_op_args(self._store, self._thermal_config, self._fixed, self._lookup, i,
+                          self._chain.head_hash, rec.op, rec.args, rec.timestamp)
         else:
-            fn = OPERATIONS.get(rec.op)
-            if fn is None:
-                raise ChainError(f"unknown operation {rec.op!r} in record {len(self._chain) - 1}",
-                                 index=len(self._chain) - 1)
-            fn(self, rec.args, rec.timestamp)
+            check_delta_record(self._fixed, self._lookup, i, rec)
+        self._chain.push_linked(rec)
+        try:
+            if rec.kind == "delta":
+                self._apply_delta_state(rec)
+            elif rec.kind == "batch":
+                self._apply_batch_state(rec)
+            else:
+                fn(self, rec.args, rec.timestamp)
+        except ChainError:
+            raise
+        except (ThermogramError, KeyError, IndexError, TypeError, ValueError, OverflowError,
+                AttributeError) as e:  # a safety net behind the checks: the capsule is discarded
+            raise ChainError(f"record {i} cannot be replayed: {e!r}", index=i) from None
 
     @classmethod
     def replay(cls, records: Iterable[Record], *, clock: Optional[Clock] = None) -> "Thermogram":
@@ -832,21 +1004,7 @@ class Thermogram:
         Every record's hash and link is checked on the way; the result has
         the same :meth:`state_digest` and :attr:`head_hash` as the original.
         """
-        it = iter(records)
-        try:
-            first = next(it)
-        except StopIteration:
-            raise ChainError("no records to replay", index=0) from None
-        if first.prev_hash is not None:
-            raise ChainError("the genesis record must not link to anything", index=0)
-        t = cls.from_genesis(first, clock=clock)
-        t._replaying = True
-        try:
-            for rec in it:
-                t._replay_record(rec)
-        finally:
-            t._replaying = False
-        return t
+        return replay_capsule(cls, records, clock=clock)
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -876,34 +1034,48 @@ class Thermogram:
     @_locked
     def checkpoint(self) -> None:
         """Write a new snapshot atomically and start a new journal segment
-        (the old one is archived beside it, not deleted)."""
+        (the old one is archived beside it, not deleted).
+
+        Raises
+        ------
+        DurabilityError
+            A write, fsync or rename failed (or the writer had already failed): the
+            writer is poisoned; the files still open to the records acknowledged so far.
+        """
         if self._path is None or self._journal is None:
             raise ThermogramError("checkpoint() needs a capsule opened with Thermogram.open() for writing")
-        from .io import atomic_write, encode_v2_parts
-        self._journal.sync()
-        atomic_write(self._path, encode_v2_parts(self))
-        self._journal.rotate(self.head_hash)
+        self._journal.checkpoint(self)
 
+    @_locked
     def journal_segments(self) -> List[str]:
         """Archived journal segments of a file-backed capsule, oldest first."""
         return [] if self._journal is None else self._journal.archived()
 
+    @_locked
     def delete_archived_segments(self) -> int:
         """Delete archived journal segments (history before the last checkpoint
         then lives only in the snapshot). Returns how many were deleted."""
         return 0 if self._journal is None else self._journal.delete_archived()
 
     def close(self) -> None:
-        """Flush and fsync the journal and release the writer's lock (file-backed capsules)."""
+        """Flush and fsync the journal and release the writer's lock (file-backed capsules).
+
+        The lock is released and the capsule becomes read-only even when the final flush
+        fails (then :class:`DurabilityError` is raised). A writer poisoned by an earlier
+        I/O error closes without writing anything more.
+        """
         with self._lock:
-            if self._journal is not None:
-                self._journal.close()
+            try:
+                if self._journal is not None:
+                    self._journal.close()
+            finally:
                 self._journal = None
-            if self._lock_handle is not None:
-                self._lock_handle.release()
-                self._lock_handle = None
-            if self._path is not None:
-                self._readonly = True
+                if self._lock_handle is not None:
+                    self._lock_handle.release()
+                    self._lock_handle = None
+                if self._path is not None:
+                    self._closed = not self._readonly
+                    self._readonly = True
 
     def __enter__(self) -> "Thermogram":
         return self
@@ -917,27 +1089,96 @@ class Thermogram:
         ``format="v2"`` (default) keeps everything: state, configuration, the whole
         record history, extensions. ``format="v1"`` writes the reference crate's
         format (state and pending deltas only) so thermogram-rs can read it.
+
+        Allowed on a writer poisoned by an I/O error (to rescue the state elsewhere).
+
+        Raises
+        ------
+        DurabilityError
+            A write, fsync or rename failed: ``path`` keeps its old content (or does not
+            exist); a file-backed capsule's writer is poisoned.
         """
         from .io import save
-        save(self, path, format)
+        try:
+            save(self, path, format)
+        except DurabilityError:
+            raise
+        except OSError as e:
+            err = DurabilityError(f"saving {path} failed: {e}")
+            err.errno = e.errno
+            j = self._journal
+            raise (err if j is None else j.poison(err)) from e
 
     @classmethod
     def load(cls, path: Any, *, semantics: Optional[str] = None, clock: Optional[Clock] = None,
              verify: bool = True, max_bytes: Optional[int] = None,
-             trusted_keys: Optional[Sequence[Any]] = None) -> "Thermogram":
+             trusted_keys: Optional[Sequence[Any]] = None, require_signed: bool = False,
+             journal: bool = True) -> "Thermogram":
         """Load a ``.thermo`` v2, the reference's ``.thermo`` v1, or its legacy JSON
         (detected from the bytes). Corrupt or hostile input raises :class:`FormatError`.
 
-        ``semantics`` applies to v1/JSON files (v2 files carry their own).
+        A file-backed capsule's journal beside the snapshot (``PATH.journal``) is replayed
+        too (``journal=True``, default), so the capsule holds every acknowledged record, as a
+        read-only :meth:`open` would; ``journal=False`` loads the snapshot alone. The loaded
+        capsule is in memory: it is not bound to the files.
+
+        ``semantics`` applies to v1/JSON files (v2 files carry their own). With
+        ``trusted_keys`` the loaded state must be one a trusted key signed, or the state
+        its records replay to (see :meth:`verify`); ``require_signed=True`` also refuses
+        records after the newest trusted signature (:func:`thermogram.trust.load_trusted`
+        returns the capsule with its :class:`~thermogram.trust.TrustReport`).
+
+        Raises
+        ------
+        FormatError
+            The bytes are corrupt, hostile, or of an unknown format.
+        ChainError
+            With ``trusted_keys``: no trusted signature covers this state, or an unsigned
+            tail with ``require_signed=True``.
         """
         from .io import load
+        if require_signed and trusted_keys is None:
+            raise ValidationError("require_signed=True needs trusted_keys")
         t = load(path, semantics=semantics, clock=clock, verify=verify or trusted_keys is not None,
                  max_bytes=Limits().max_file_bytes if max_bytes is None else max_bytes)
+        if journal:
+            from .journal import apply_journal
+            apply_journal(t, path)
         if trusted_keys is not None:
-            t.verify(trusted_keys=trusted_keys)
+            t.verify(trusted_keys=trusted_keys, require_signed=require_signed)
         return t
 
+    @classmethod
+    def recover(cls, path: Any, *, clock: Optional[Clock] = None):
+        """Repair a file-backed capsule whose journal is damaged, keeping what verifies.
+
+        Loads the snapshot, replays the journal segment frame by frame while each frame's
+        checksum holds and its record continues the capsule, copies every byte after that
+        verified prefix to a new ``PATH.journal.quarantine`` file (``.quarantine.1``, ...:
+        an existing file is never overwritten) and fsyncs it, and only then cuts the
+        segment to the verified prefix. Open the capsule afterwards with :meth:`open`.
+
+        Returns
+        -------
+        thermogram.journal.RecoveryReport
+            Counts and byte offsets: records kept, verified bytes, where verification
+            stopped and why, bytes and complete frames quarantined, the quarantine file.
+
+        Raises
+        ------
+        LockedError
+            Another process holds the capsule open for writing.
+        FormatError
+            The snapshot itself does not verify (nothing is touched).
+        DurabilityError
+            A file operation failed (the segment is cut only after the quarantine copy
+            is durable).
+        """
+        from .journal import recover_capsule
+        return recover_capsule(cls, path, clock=clock)
+
     # ------------------------------------------------------------------ tables
+    @_locked
     def to_arrow(self):
         """Every consolidated entry as a ``pyarrow.Table`` (see :mod:`thermogram.arrow`)."""
         from .arrow import to_arrow
@@ -949,16 +1190,19 @@ class Thermogram:
         from .arrow import from_arrow
         return from_arrow(cls, table, name, **kwargs)
 
+    @_locked
     def records_to_arrow(self):
         """The history, one row per record (with each record's bytes)."""
         from .arrow import records_to_arrow
         return records_to_arrow(self)
 
+    @_locked
     def deltas_to_arrow(self):
         """Every delta since creation, one row each (batches expanded)."""
         from .arrow import deltas_to_arrow
         return deltas_to_arrow(self)
 
+    @_locked
     def to_parquet(self, path: Any, **kwargs: Any) -> None:
         """Entries as a Parquet file."""
         from .arrow import to_parquet
@@ -970,16 +1214,19 @@ class Thermogram:
         from .arrow import read_parquet
         return read_parquet(cls, path, **kwargs)
 
+    @_locked
     def export_to_json(self, path: Any = None, consolidate: Optional[bool] = None) -> Dict[str, Any]:
         """The reference's JSON export shape (see :func:`thermogram.arrow.export_to_json`)."""
         from .arrow import export_to_json
         return export_to_json(self, path, consolidate)
 
+    @_locked
     def export_archive(self, folder: Any) -> str:
         """An immutable archive folder of Parquet files plus a SHA-256 manifest."""
         from .arrow import export_archive
         return export_archive(self, folder)
 
+    @_locked
     def to_bytes(self, format: str = "v2") -> bytes:
         """The capsule encoded as ``.thermo`` bytes."""
         from .io import encode
@@ -1058,6 +1305,32 @@ class Thermogram:
     def __len__(self) -> int:
         return len(self.keys())
 
+    def __getitem__(self, key: str) -> np.ndarray:
+        """``t[key]``: the key's current value, as :meth:`read`; a key it does not find
+        raises :class:`KeyMissingError` (a ``KeyError``)."""
+        value = self.read(key)
+        if value is None:
+            raise KeyMissingError(f"no key {key!r}")
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterate over the keys (a snapshot: :meth:`keys` taken when iteration starts)."""
+        return iter(self.keys())
+
+    def read_f32(self, key: str) -> Optional[np.ndarray]:
+        """The key's current value as signed float32 values (polarity × magnitude / 255,
+        see :func:`~thermogram.signals_to_floats`), or None when :meth:`read` finds nothing."""
+        from .signal import signals_to_floats
+        value = self.read(key)
+        return None if value is None else signals_to_floats(value)
+
+    def to_pandas(self, values: str = "float32"):
+        """Every consolidated entry as a ``pandas.DataFrame`` with an ordered categorical
+        ``layer`` and datetime ``updated_at`` (see :func:`thermogram.arrow.to_pandas`)."""
+        from .arrow import to_pandas
+        return to_pandas(self, values)
+
+    @_locked
     def __repr__(self) -> str:
         c = self.layer_counts()
         return (f"Thermogram({self.name!r}, hot={c['hot']}, warm={c['warm']}, cool={c['cool']}, "
@@ -1084,6 +1357,37 @@ class Thermogram:
                 f"head <code>{self.head_hash[:16]}</code></div>")
 
 
+LOCK_FREE_SAFE: Dict[str, str] = {
+    "__len__": "calls keys(), which holds the lock",
+    "__enter__": "returns the capsule; touches no state",
+    "__exit__": "calls close(), which holds the lock",
+    "hot_keys": "calls keys_for_state(), which holds the lock",
+    "warm_keys": "calls keys_for_state(), which holds the lock",
+    "cool_keys": "calls keys_for_state(), which holds the lock",
+    "cold_keys": "calls keys_for_state(), which holds the lock",
+    "now": "calls the clock; touches no state",
+    "read_f32": "calls read(), which holds the lock",
+    "to_pandas": "calls thermogram.arrow.to_arrow, which reads under the lock",
+    "__iter__": "iterates a snapshot taken by keys(), which holds the lock",
+    "save": "thermogram.io.save encodes and writes under the capsule's lock",
+    "from_arrow": "builds a new capsule (no shared state)",
+    "from_bytes": "builds a new capsule (no shared state)",
+    "from_genesis": "builds a new capsule (no shared state)",
+    "load": "builds a new capsule (no shared state)",
+    "open": "builds a new capsule (no shared state)",
+    "read_parquet": "builds a new capsule (no shared state)",
+    "recover": "builds a new capsule (no shared state)",
+    "replay": "builds a new capsule (no shared state)",
+    "verify_inclusion": "a pure function of its arguments",
+    "verify_consistency": "a pure function of its arguments",
+}
+"""Public methods of :class:`Thermogram` that do not take its lock themselves, and why that
+is safe. Every other public method holds the lock for its whole run; properties read one
+attribute (an atomic read), except :attr:`Thermogram.chain`, whose records a caller reads at
+its own risk while other threads write (:meth:`Thermogram.records` copies them under the
+lock). ``tests/test_thread_safety.py`` checks this table against the class by introspection."""
+
+
 OPERATIONS: Dict[str, Callable[[Thermogram, Dict[str, Any], int], Any]] = {
     "configure": Thermogram._op_configure,
     "consolidate": Thermogram._op_consolidate,
@@ -1102,6 +1406,51 @@ OPERATIONS: Dict[str, Callable[[Thermogram, Dict[str, Any], int], Any]] = {
 """Every operation record kind, by its ``op`` name: ``fn(capsule, args, timestamp)`` applies it
 to the state. Operations run live (:meth:`Thermogram._run_op`) and in replay through this table
 only, so an ``op`` name outside it is rejected, never looked up as an attribute."""
+
+
+def _frozen(a: Any) -> Any:
+    """``a`` if it is a read-only array (nobody can change it in place), else a read-only copy."""
+    if isinstance(a, np.ndarray) and a.flags.writeable:
+        a = a.copy()
+        a.flags.writeable = False
+    return a
+
+
+def _own_delta(d: Delta) -> Delta:
+    """A copy of ``d`` the capsule can keep: its own fields, a read-only value, and every
+    field checked again (the caller may have assigned any of them after construction)."""
+    rec = d.copy()
+    if not isinstance(rec.delta_type, DeltaType):
+        raise ValidationError(f"unknown delta type {rec.delta_type!r}")
+    if not isinstance(rec.id, str) or not rec.id:
+        raise ValidationError("a delta's id must be a non-empty str")
+    v = rec.value
+    if not isinstance(v, np.ndarray) or (v.dtype is not SIGNAL and v.dtype != SIGNAL) or v.ndim != 1:
+        v = as_signal_vector(v)
+    if v.flags.writeable:
+        v = _frozen(v)
+    rec.value = v
+    if not isinstance(rec.strength, Signal):
+        rec.strength = Signal.coerce(rec.strength, "strength")
+    ts = rec.timestamp
+    if not isinstance(ts, int) or isinstance(ts, bool) or not -(2 ** 63) <= ts < 2 ** 63:
+        raise ValidationError(f"timestamp must be int64 nanoseconds, got {ts!r}")
+    if rec.prev_hash is not None and not isinstance(rec.prev_hash, str):
+        raise ValidationError("prev_hash must be a hex str or None")
+    rec._hash = None
+    return rec
+
+
+def _own_batch(b: DeltaBatch) -> DeltaBatch:
+    """A copy of ``b`` the capsule can keep (writable columns copied and frozen), checked again."""
+    rec = b.copy()
+    for name in ("types", "values", "offsets", "strengths", "timestamps"):
+        setattr(rec, name, _frozen(getattr(rec, name)))
+    if not isinstance(rec.id, str) or not rec.id:
+        raise ValidationError("a batch's id must be a non-empty str")
+    rec._validate()
+    rec._hash = None
+    return rec
 
 
 # ---------------------------------------------------------------------- the persistence seam
@@ -1169,11 +1518,18 @@ def record_import(t: Thermogram, entries: Dict[str, Any], metadata: Dict[str, An
 
 
 def check_batch(t: Thermogram, batch: DeltaBatch) -> None:
-    """Raise what :meth:`Thermogram.apply_batch` would raise for ``batch``'s deletes (a delete
-    of a key the capsule does not hold, ``semantics="fixed"``), changing nothing."""
+    """Raise what :meth:`Thermogram.apply_batch` would raise for ``batch`` (its rows' limits,
+    the pending limit, a replayed id, a fork, deletes of keys the capsule does not hold),
+    changing nothing: a colony checks every member's part first, so a multi-member batch
+    applies everywhere or nowhere."""
     with t._lock:
-        if t._fixed:
-            t._check_batch_deletes(batch)
+        if not isinstance(batch, DeltaBatch):
+            raise ValidationError(f"check_batch needs a DeltaBatch, got {type(batch).__name__}")
+        try:
+            batch._validate()
+        except (TypeError, AttributeError) as e:
+            raise ValidationError(f"malformed batch: {e}") from None
+        t._preflight_batch(batch)
 
 
 def attach_files(t: Thermogram, path: str, journal: Any, lock_handle: Any, readonly: bool) -> None:
@@ -1205,6 +1561,52 @@ def pending_since_consolidation(records: Sequence[Record]) -> int:
     while i > 0 and not (records[i - 1].kind == "op" and records[i - 1].op == "consolidate"):
         i -= 1
     return i
+
+
+def replay_capsule(cls: Any, records: Iterable[Record], *, clock: Optional[Clock] = None) -> Thermogram:
+    """What :meth:`Thermogram.replay` does (a new ``cls`` capsule rebuilt from ``records``,
+    each checked); verification calls this directly, not the overridable classmethod."""
+    it = iter(records)
+    try:
+        first = next(it)
+    except StopIteration:
+        raise ChainError("no records to replay", index=0) from None
+    if not isinstance(first, OpRecord) or first.prev_hash is not None:
+        raise ChainError("the first record must be a genesis record that links to nothing", index=0)
+    t = cls.from_genesis(first, clock=clock)
+    t._replaying = True
+    try:
+        for rec in it:
+            t._replay_record(rec)
+    finally:
+        t._replaying = False
+    return t
+
+
+def _install_config(t: Thermogram, records: Sequence[Record], config: Dict[str, Any]) -> None:
+    """Install the configuration the records make (genesis, then every ``configure`` record)
+    on ``t``; ``config`` (a file's own copy, as dicts) must agree with it, else
+    :class:`ChainError`: a file's configuration is bound to its hashed records."""
+    from .opcheck import config_from_dict
+    latest: Dict[str, Any] = {}
+    for i, rec in enumerate(records):
+        if rec.kind == "op" and rec.op == "configure" and isinstance(rec.args, dict):
+            for name in ("rule", "thermal_config", "policy"):
+                if name in rec.args:
+                    latest[name] = (i, rec.args[name])
+    for name, cls, attr in (("rule", PlasticityRule, "_rule"), ("thermal_config", ThermalConfig, "_thermal_config"),
+                            ("policy", ConsolidationPolicy, "_policy")):
+        if name in latest:
+            i, d = latest[name]
+            want = config_from_dict(cls, d, f"record {i} (configure) {name}", i)
+        else:
+            want = getattr(t, attr)
+        if name in config:
+            got = config_from_dict(cls, config[name], f"the file's {name}", len(records))
+            if got.to_dict() != want.to_dict():
+                raise ChainError(f"the file's {name} is not the one its records configure "
+                                 "(rewritten outside the chain)", index=len(records))
+        setattr(t, attr, want)
 
 
 def restore_capsule(records: Sequence[Record], *, keys: Any, arena: np.ndarray, arena_hash: Any,
@@ -1246,6 +1648,11 @@ def restore_capsule(records: Sequence[Record], *, keys: Any, arena: np.ndarray, 
     ro = s.vals_ro
     for rec, o in zip(records, value_offsets):
         if o is not None and o >= 0:
+            if rec.kind == "op":  # an operation whose ``value`` argument lives in the arena
+                n = rec.args["value"].shape[0]
+                rec.args["value"] = ro[o:o + n]
+                s.track(rec.args, "value", o, n)
+                continue
             attr = "value" if rec.kind == "delta" else "values"
             n = getattr(rec, attr).shape[0]
             setattr(rec, attr, ro[o:o + n])
@@ -1259,12 +1666,7 @@ def restore_capsule(records: Sequence[Record], *, keys: Any, arena: np.ndarray, 
                 t._apply_delta_state(rec, o)
             elif rec.kind == "batch":
                 t._apply_batch_state(rec, o)
-    if "rule" in config:
-        t._rule = PlasticityRule.from_dict(config["rule"])
-    if "thermal_config" in config:
-        t._thermal_config = ThermalConfig.from_dict(config["thermal_config"])
-    if "policy" in config:
-        t._policy = ConsolidationPolicy.from_dict(config["policy"])
+    _install_config(t, records, config)
     t.created_at = int(counters["created_at"])
     t.last_consolidation = int(counters["last_consolidation"])
     t.total_deltas = int(counters["total_deltas"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 __all__ = [
-    "ThermogramError", "ValidationError", "ChainError", "ForkError", "FormatError",
+    "ThermogramError", "ValidationError", "ChainError", "ForkError", "ReplayError", "FormatError", "DurabilityError",
     "KeyMissingError", "LockedError", "LimitError", "ReadOnlyError", "SignatureError",
     "WeightIndexError", "parse_int_enum",
 ]
@@ -46,8 +46,27 @@ class ForkError(ChainError):
     """A record names a ``prev_hash`` that is not the current head (a fork)."""
 
 
+class ReplayError(ChainError):
+    """A delta (or batch) whose id is already in the capsule's chain was applied again.
+
+    Each delta applies once: a retried send of one that arrived is refused (and changes
+    nothing) instead of being counted twice. ``index`` is the record that holds the id.
+    """
+
+
 class FormatError(ThermogramError):
     """A file or byte stream is corrupt, truncated, hostile or of unknown format."""
+
+
+class DurabilityError(ThermogramError, OSError):
+    """A file operation (write, fsync, rename, truncate) of a file-backed capsule, a
+    checkpoint or a save failed, so bytes may not be on disk.
+
+    The call that failed was not acknowledged. The capsule's writer is then *poisoned*:
+    every later mutation raises this error too, reads keep working, until the capsule is
+    closed and opened again (which rolls back to the acknowledged records). Also an
+    ``OSError``, so code that caught the underlying error keeps working.
+    """
 
 
 class LockedError(ThermogramError):
