@@ -5,7 +5,7 @@ import pytest
 from conftest import StepClock
 from thermogram import (SIGNAL, ChainError, ConsolidationPolicy, ConsolidationTrigger, Delta, DeltaBatch,
                         DeltaType, ForkError, KeyMissingError, PlasticityRule, Signal, ThermalConfig,
-                        ThermalState, Thermogram, ThermogramError, ValidationError, signal_vector)
+                        ReplayError, ThermalState, Thermogram, ThermogramError, ValidationError, signal_vector)
 
 HOUR = 3_600_000_000_000
 
@@ -213,13 +213,15 @@ def test_fork_error_names_both_hashes():
         t.apply_delta(Delta.update("a", v((1, 1)), prev_hash="ab" * 32))
 
 
-def test_reapplying_a_linked_delta_is_a_fork():
+def test_reapplying_a_delta_is_a_replay_error():
     t = populated()
     d = Delta.update("a", v((1, 1)))
-    t.apply_delta(d)
+    linked = t.apply_delta(d)
     t.write("b", v((1, 2)))
-    with pytest.raises(ForkError):
+    with pytest.raises(ReplayError):
         t.apply_delta(d)
+    with pytest.raises(ChainError):  # the linked copy names an old head: a fork or a replay
+        t.apply_delta(linked)
 
 
 # ---------------------------------------------------------------- deliberate differences (DESIGN.md)
@@ -239,8 +241,9 @@ def test_difference_2_unlinked_delta_links_to_head():
     head = t.head_hash
     d = Delta.update("a", v((1, 1)))
     assert d.prev_hash is None
-    t.apply_delta(d)
-    assert d.prev_hash == head and t.head_hash == d.hash
+    r = t.apply_delta(d)
+    assert d.prev_hash is None  # the caller's delta is not changed; the capsule keeps a copy
+    assert r.prev_hash == head and t.head_hash == r.hash
 
 
 def test_difference_3_canonical_hash():
@@ -365,3 +368,12 @@ def test_fold_capacity_with_deletes_merges_and_superseded_writes():
     assert all(len(t.read(f"n{i}")) == 3 for i in range(200))
     r = Thermogram.replay(t.records())
     assert r.state_digest() == t.state_digest()
+
+
+def test_new_ids_are_rfc4122_version_4_uuids():
+    import uuid
+
+    from thermogram.delta import new_id
+    for _ in range(2000):
+        u = uuid.UUID(new_id())
+        assert u.version == 4 and u.variant == uuid.RFC_4122

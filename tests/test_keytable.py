@@ -63,6 +63,7 @@ def test_arena_growth_moves_record_views():
     t = _capsule()
     first = DeltaBatch.from_arrays(["a", "b"], np.zeros((2, 4), np.float32), None, "create")
     t.apply_batch(first)
+    first = t.records()[-1]  # the capsule's own copy of the batch (the caller's is never bound)
     before = first.values
     big = DeltaBatch.from_arrays([f"x{i}" for i in range(500)], np.ones((500, 64), np.float32), None, "create")
     t.apply_batch(big)  # forces the arena to grow
@@ -101,7 +102,9 @@ def test_applied_batches_and_key_tables_pickle():
     t = _capsule()
     b = DeltaBatch.from_arrays(["x", "y"], np.zeros((2, 3), np.float32), None, "create")
     t.apply_batch(b)
-    assert b._ktab is t._store.keys  # bound: keys held as ids
+    assert b._ktab is None  # the caller's batch is not changed...
+    b = t.records()[-1]
+    assert b._ktab is t._store.keys  # ...the capsule's copy is bound: keys held as ids
     c = pickle.loads(pickle.dumps(b))
     assert c._ktab is None and c.keys == ("x", "y") and c.hash == b.hash and c.verify_hash()
     assert np.array_equal(c.values, b.values)

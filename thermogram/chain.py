@@ -65,8 +65,10 @@ class OpRecord(HashedRecord):
         return iter(())
 
     def copy(self) -> "OpRecord":
-        """A new record with the same fields and cached hash (``args`` is shared, not copied)."""
-        r = OpRecord(self.op, self.args, self.timestamp, self.prev_hash)
+        """A new record with the same fields and cached hash (``args`` is a new dict holding
+        the same values, so replaying the copy may re-point a value at its own capsule's arena
+        without touching the original)."""
+        r = OpRecord(self.op, dict(self.args), self.timestamp, self.prev_hash)
         r._hash = self._hash
         r._abytes = self._abytes
         return r
@@ -89,6 +91,8 @@ class HashChain:
     def __init__(self) -> None:
         self.records: List[Record] = []
         self.head_hash: Optional[str] = None
+        self._ids: Dict[str, int] = {}  # delta/batch id -> first record holding it
+        self._ids_upto = 0  # records[:_ids_upto] are indexed in _ids
 
     def __len__(self) -> int:
         return len(self.records)
@@ -130,15 +134,20 @@ class HashChain:
         self.records.append(record)
         self.head_hash = record.hash
 
-    def append_verified(self, record: Record, rehash: bool = True) -> str:
-        """Append a record that already carries its link and hash (replay, load);
-        raises :class:`ChainError` if either does not check out (``rehash=False``
-        checks the link only, for bytes already checked otherwise)."""
+    def check_verified(self, record: Record, rehash: bool = True) -> None:
+        """Raise :class:`ChainError` unless ``record`` links to the head and (``rehash``)
+        its stored hash matches its content; changes nothing."""
         i = len(self.records)
         if record.prev_hash != self.head_hash:
             raise ChainError(f"record {i} does not link to the previous record", index=i)
         if rehash and record.hash != record.compute_hash():
             raise ChainError(f"record {i} hash does not match its content", index=i)
+
+    def append_verified(self, record: Record, rehash: bool = True) -> str:
+        """Append a record that already carries its link and hash (replay, load);
+        raises :class:`ChainError` if either does not check out (``rehash=False``
+        checks the link only, for bytes already checked otherwise)."""
+        self.check_verified(record, rehash)
         self.records.append(record)
         self.head_hash = record.hash
         return self.head_hash
@@ -216,6 +225,24 @@ class HashChain:
             if r.hash == hash:
                 return self.records[i + 1:]
         return []
+
+    def index_of_id(self, rid: str) -> Optional[int]:
+        """Position of the first delta or batch record whose ``id`` is ``rid``, or None.
+
+        The index of ids is extended lazily over the records appended since the last
+        call (by any path: live, replay, load), so a lookup costs O(1) amortized."""
+        recs = self.records
+        n = len(recs)
+        if self._ids_upto > n:  # records were replaced: index again
+            self._ids.clear()
+            self._ids_upto = 0
+        ids = self._ids
+        for i in range(self._ids_upto, n):
+            r = recs[i]
+            if r.kind != "op":
+                ids.setdefault(r.id, i)
+        self._ids_upto = n
+        return ids.get(rid)
 
     def index_of(self, hash: str) -> Optional[int]:
         """Position of the record whose hash is ``hash``, or None if no record has it."""

@@ -209,13 +209,20 @@ class KeyTable:
             n = self.n
             firsts = first[:m]
             new_lens = qoff[firsts + 1] - qoff[firsts]
-            if m == q:  # every key new and distinct: the bytes are the query, in order
-                self.blob += joined
-            else:
-                out = np.empty(int(new_lens.sum()), np.uint8)
-                from .kernels import codec as _kc
-                _kc.gather_values(qoff[:-1], np.diff(qoff), firsts, qblob, out)
-                self.blob += out.tobytes()
+            try:
+                if m == q:  # every key new and distinct: the bytes are the query, in order
+                    self.blob += joined
+                else:
+                    out = np.empty(int(new_lens.sum()), np.uint8)
+                    from .kernels import codec as _kc
+                    _kc.gather_values(qoff[:-1], np.diff(qoff), firsts, qblob, out)
+                    self.blob += out.tobytes()
+            except BaseException:
+                # the kernel put ids n.. into slots that were empty: empty them again, so a
+                # failed registration (say, a BufferError while the blob is exported) leaves
+                # the table exactly as it was, with no id that points past the keys
+                self.tab[self.tab >= n] = -1
+                raise
             np.cumsum(new_lens, out=self.off[n + 1:n + m + 1])
             self.off[n + 1:n + m + 1] += self.off[n]
             self.n = n + m

@@ -447,14 +447,16 @@ class EmbeddedSNN:
         n = self.num_neurons
         if not (0 <= i < n and 0 <= j < n):
             raise ValidationError(f"neuron indices must be in [0, {n}), got {i}, {j}")
-        hit = np.flatnonzero(self._idx[i] == j)
-        return None if hit.size == 0 else float(self._w[i, hit[0]])
+        with self._lock:
+            hit = np.flatnonzero(self._idx[i] == j)
+            return None if hit.size == 0 else float(self._w[i, hit[0]])
 
     def quantized_weights(self, threshold: Optional[float] = None) -> np.ndarray:
         """The continuous weights as ternary int8: ``w >= t`` -> +1, ``w <= -t`` -> -1,
         else 0, with ``t = config.ternary_threshold`` unless given."""
         t = _F(self._config.ternary_threshold if threshold is None else _as_real(threshold, "threshold"))
-        w = self._w
+        with self._lock:
+            w = self._w.copy()
         return ((w >= t).astype(np.int8) - (w <= -t).astype(np.int8)).astype(np.int8)
 
     # ------------------------------------------------------------------ neuromodulation
@@ -765,14 +767,16 @@ class EmbeddedSNN:
 
     def __repr__(self) -> str:
         c = self._config
-        s = self._summary()
+        with self._lock:
+            s = self._summary()
         mode = "ternary" if c.use_ternary else "continuous"
         return (f"EmbeddedSNN(neurons={c.num_neurons}, input_dim={c.input_dim}, k={self._kk}, "
                 f"{mode}, tick={self._tick}, mean_rate={s['mean']:.3f}, {self._neuromod!r})")
 
     def _repr_html_(self) -> str:
         c = self._config
-        s = self._summary()
+        with self._lock:
+            s = self._summary()
         mode = "ternary" if c.use_ternary else "continuous"
         nm = "".join(f"<td>{v:.2f}</td>" for v in self._neuromod.to_dict().values())
         heads = "".join(f"<th>{html.escape(k[:3])}</th>" for k in LEVELS)
@@ -806,3 +810,10 @@ def _state_array(state: Mapping[str, Any], name: str, dtype: Any, shape: Tuple[i
     if dt.kind == "f" and a.size and not np.isfinite(a).all():
         raise ValidationError(f"state[{name!r}] contains NaN or infinity")
     return a
+
+
+LOCK_FREE_SAFE: Dict[str, str] = {
+    "restore": "builds a new network (no shared state)",
+}
+"""Public methods of :class:`EmbeddedSNN` that do not take its lock themselves, and why that is
+safe; every other public method holds the lock (properties return read-only views or copies)."""

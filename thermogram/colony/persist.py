@@ -12,12 +12,14 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..canonical import lp, u64
-from ..io.files import atomic_write, fsync_dir
+from ..io import files as _files
+from ..io.files import atomic_write, fsync_dir, read_file
 from ..consolidation import ConsolidationPolicy
 from ..core import Thermogram
 from ..delta import Clock
@@ -94,13 +96,38 @@ def manifest_bytes(doc: Dict[str, Any]) -> bytes:
 def _file_has(path: str, sha: str) -> bool:
     """Whether ``path`` exists with exactly the content of SHA-256 ``sha``."""
     try:
-        with open(path, "rb") as f:
-            h = hashlib.sha256()
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest() == sha
+        return hashlib.sha256(read_file(path)).hexdigest() == sha
     except OSError:
         return False
+
+
+LOCK_NAME = ".colony.lock"
+"""The lock file of a colony folder: saves hold it exclusively, opens shared."""
+
+
+@contextmanager
+def folder_lock(folder: str, shared: bool = False) -> Iterator[None]:
+    """Hold the colony folder's lock (``flock`` on ``FOLDER/.colony.lock``), waiting for it:
+    exclusive while a save writes member files, the manifest and deletes what no manifest
+    names; shared while an open reads them. Two processes saving one folder then take
+    turns, and an open never sees a save half done. A no-op where ``fcntl`` is missing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        fd = os.open(os.path.join(folder, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        if not shared:
+            raise
+        yield  # a read-only folder: nobody can be saving into it
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def save_folder(folder: str, members: Sequence[Thermogram],
@@ -111,6 +138,12 @@ def save_folder(folder: str, members: Sequence[Thermogram],
     Returns the absolute folder."""
     folder = os.path.abspath(os.fspath(folder))
     os.makedirs(folder, exist_ok=True)
+    with folder_lock(folder):
+        return _save_locked(folder, members, make_manifest)
+
+
+def _save_locked(folder: str, members: Sequence[Thermogram],
+                 make_manifest: Callable[[List[Tuple[str, str]]], Dict[str, Any]]) -> str:
     files = []
     for m in members:
         data = m.to_bytes()
@@ -128,7 +161,7 @@ def save_folder(folder: str, members: Sequence[Thermogram],
         stale_tmp = f.startswith((".member-", "." + MANIFEST_NAME + ".")) and f.endswith(".tmp")
         if stale_member or stale_tmp:
             try:
-                os.unlink(os.path.join(folder, f))
+                _files.ops.unlink(os.path.join(folder, f))
                 removed = True
             except OSError:
                 pass
@@ -149,8 +182,7 @@ def read_manifest(folder: str) -> Dict[str, Any]:
     """
     mpath = os.path.join(folder, MANIFEST_NAME)
     try:
-        with open(mpath, "rb") as f:
-            raw = f.read()
+        raw = read_file(mpath)
     except FileNotFoundError:
         raise FormatError(f"{folder} holds no colony ({MANIFEST_NAME} is missing)") from None
     try:
@@ -218,8 +250,7 @@ def restore(doc: Dict[str, Any], folder: str, *, colony_id: str, name: str, veri
         for e in doc["members"]:
             path = os.path.join(folder, os.path.basename(str(e["file"])))
             try:
-                with open(path, "rb") as f:
-                    data = f.read()
+                data = read_file(path)
             except FileNotFoundError:
                 raise FormatError(f"member file {e['file']} named by the manifest is missing") from None
             if hashlib.sha256(data).hexdigest() != e["sha256"]:

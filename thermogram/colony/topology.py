@@ -109,17 +109,11 @@ def _import_entries(m: Thermogram, entries: Dict[str, Any], metadata: Dict[str, 
     record_import(m, entries, metadata, now)
 
 
-def _check_batch_deletes(m: Thermogram, sub: DeltaBatch) -> None:
-    """The capsule's own all-or-nothing check that a batch deletes only keys it holds."""
-    check_batch(m, sub)
-
-
 # ----------------------------------------------------------------------------- moving keys
 def preflight(m: Thermogram, sub: DeltaBatch) -> None:
-    """Raise if ``m`` would refuse ``sub`` (pending limit; deletes of missing keys)."""
-    m.limits.check_pending(m.pending_count, len(sub))
-    if m.semantics == "fixed":
-        _check_batch_deletes(m, sub)
+    """Raise whatever ``m.apply_batch(sub)`` would raise (limits, a replayed id, a fork,
+    deletes of missing keys), changing nothing."""
+    check_batch(m, sub)
 
 
 def sorted_key_hashes(m: Thermogram, locality: Locality) -> np.ndarray:

@@ -37,11 +37,24 @@ def decode_legacy_json(data: bytes, *, semantics: str = "fixed", clock=None):
         raise FormatError(f"not a .thermo file or JSON capsule: {e}") from None
     if not isinstance(doc, dict):
         raise FormatError("JSON capsule must be an object")
+    if "plasticity_rule" not in doc and {"thermogram_id", "state", "history"} <= doc.keys():
+        raise FormatError("this is a JSON export (export_to_json / thermogram export --to json), "
+                          "not a capsule: it has no configuration or record hashes to rebuild one "
+                          "from; load the .thermo file it was exported from")
     try:
         rule = PlasticityRule.from_dict(doc["plasticity_rule"])
         cfg = ThermalConfig.from_dict(doc["thermal_config"])
         policy = ConsolidationPolicy.from_dict(doc["consolidation_policy"])
         meta = doc["metadata"]
+        if not isinstance(meta, dict):
+            raise FormatError(f"JSON capsule: metadata must be an object, got {type(meta).__name__}")
+        for name in ("total_deltas", "total_consolidations"):
+            v = meta.get(name)
+            if type(v) is not int or not 0 <= v < 2 ** 64:
+                raise FormatError(f"JSON capsule: metadata.{name} must be an integer in [0, 2**64), got {v!r}")
+        c = meta.get("custom")
+        if c is not None and not (isinstance(c, list) and all(type(x) is int and 0 <= x < 256 for x in c)):
+            raise FormatError("JSON capsule: metadata.custom must be null or a list of byte values")
         cols = {k: [] for k in ("keys", "layer", "pol", "mag", "count", "ts", "values", "lengths")}
         for lay, field in enumerate(("hot_entries", "warm_entries", "cool_entries", "cold_entries")):
             for key, e in (doc.get(field) or {}).items():
@@ -79,6 +92,7 @@ def decode_legacy_json(data: bytes, *, semantics: str = "fixed", clock=None):
                                 None if custom is None else bytes(custom), cols, pending, "json")
     except FormatError:
         raise
-    except (KeyError, TypeError, ValueError, ThermogramError) as e:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RecursionError,
+            ThermogramError) as e:  # e.g. "metadata": true (no .get) or a count past 2**64
         raise FormatError(f"JSON capsule is malformed: {e!r}") from None
 

@@ -105,8 +105,15 @@ class _Budget:
     """Rows a file may make the decoder allocate: proportional to its size, so a small
     hostile file cannot claim billions of rows through constant-encoded columns."""
 
+    #: key bytes the records of a file may expand to (batches name keys by id, so a small file
+    #: can name one long key many times): this many bytes, plus ``KEY_BYTES_PER_BYTE`` per file byte
+    KEY_BYTES_FLOOR = 16 << 20
+    KEY_BYTES_PER_BYTE = 256
+
     def __init__(self, nbytes: int):
         self.left = 65_536 + 32 * nbytes
+        self.key_bytes_left = self.KEY_BYTES_FLOOR + self.KEY_BYTES_PER_BYTE * nbytes
+        self._key_lengths = None
 
     def take(self, n: int, what: str) -> int:
         """Spend ``n`` rows of the budget (returns ``n``); raises :class:`FormatError` past it."""
@@ -114,3 +121,14 @@ class _Budget:
             raise FormatError(f"{what}: {n} rows is implausible for a file of this size")
         self.left -= n
         return n
+
+    def take_key_bytes(self, keys, kids, what: str) -> None:
+        """Spend the bytes of the keys ``kids`` (ids into the key table ``keys``) that decoding
+        a record will materialise; raises :class:`FormatError` naming the budget past it."""
+        if self._key_lengths is None or len(self._key_lengths) != len(keys):
+            self._key_lengths = keys.lengths().astype(np.int64)
+        n = int(self._key_lengths[kids].sum()) if len(kids) else 0
+        if n > self.key_bytes_left:
+            raise FormatError(f"{what}: its rows name {n:,} bytes of keys, past the decoder's budget of "
+                              f"{self.KEY_BYTES_FLOOR >> 20} MiB + {self.KEY_BYTES_PER_BYTE} bytes per file byte")
+        self.key_bytes_left -= n

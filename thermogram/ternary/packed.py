@@ -8,11 +8,15 @@ from typing import Any, Iterable, Iterator, Union
 
 import numpy as np
 
-from ..errors import ValidationError
+from ..errors import LimitError, ValidationError
 from ..kernels import ternary as _k
 from ._validate import (_asarray, _f32, _float_array, _get_code, _index, _input_array, _length, _nbytes,
                         _readonly, _set_code, _sign)
 from .weight import TernaryWeight, _weight
+
+MAX_WEIGHTS = 2 ** 46
+"""Most weights one :class:`PackedTernary` holds (16 TiB packed): a larger length is a
+:class:`~thermogram.errors.LimitError` before anything is allocated."""
 
 __all__ = ["PackedTernary"]
 
@@ -169,7 +173,14 @@ class PackedTernary:
     def zeros(cls, n: int) -> "PackedTernary":
         """``n`` zero weights."""
         n = _length(n, "n")
-        return cls._wrap(np.zeros(_nbytes(n), np.uint8), n)
+        if n > MAX_WEIGHTS:
+            raise LimitError(f"{n} weights is more than a PackedTernary holds ({MAX_WEIGHTS}, "
+                             f"{_nbytes(MAX_WEIGHTS)} bytes)")
+        try:
+            data = np.zeros(_nbytes(n), np.uint8)
+        except MemoryError:
+            raise LimitError(f"not enough memory for {n} weights ({_nbytes(n)} bytes)") from None
+        return cls._wrap(data, n)
 
     @classmethod
     def from_array(cls, weights: Any) -> "PackedTernary":
@@ -239,6 +250,8 @@ class PackedTernary:
             bytes are not canonical.
         """
         n = _length(length, "length")
+        if n > MAX_WEIGHTS:
+            raise LimitError(f"length {n} is more than a PackedTernary holds ({MAX_WEIGHTS})")
         if isinstance(data, np.ndarray):
             if data.dtype != np.uint8 or data.ndim != 1:
                 raise ValidationError(f"data must be a 1-D uint8 array, got {data.dtype} {data.shape}")
