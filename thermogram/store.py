@@ -13,7 +13,7 @@ the columns they maintain would put that bookkeeping in two places.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import xxhash
@@ -117,6 +117,14 @@ class EntryStore:
         self.hotv = np.full((kc, 2), -1, np.int64)
         self.hotv_mv = memoryview(self.hotv)  # ``hotv_mv[kid, i]`` -> int, 2x faster than .item
         self.hottest_dirty = False
+        # key id -> read-only view of its hottest value, filled by read(); an entry is
+        # dropped whenever that key's hottest copy may change (_touch, mark_changed,
+        # refresh_hottest) and all of them when the arena buffer is replaced
+        self._rview: Dict[int, np.ndarray] = {}
+        self._pview: Dict[int, np.ndarray] = {}  # the same for pending rows (see PendingLog.value_at)
+        # keys read and found missing (≤ 4,096); every registration of a key goes through this
+        # class and removes it (kid_for) or clears the set (the bulk paths, a new key table)
+        self._absent: set = set()
         self._clients: List[tuple] = []
         self._set_vals(np.zeros(max(16, value_capacity), SIGNAL))
         self.vend = 0
@@ -126,10 +134,13 @@ class EntryStore:
     def _set_vals(self, arr: np.ndarray) -> None:
         """Install a value buffer and its read-only view."""
         self.vals = arr
+        self._rview = {}  # views of the old buffer would keep it alive
+        self._pview = {}
         self.vals_ro = arr.view()
         self.vals_ro.flags.writeable = False
         self._v16 = arr.view(np.uint16)  # one 2-byte word per signal: fast copies
         self._v8 = arr.view(np.uint8)
+        self._v8mv = memoryview(self._v8)  # slice assignment from bytes, without numpy views
 
     # capacity -----------------------------------------------------------
     def ensure_rows(self, extra: int) -> None:
@@ -164,26 +175,43 @@ class EntryStore:
         self._set_vals(_grow(self.vals[: self.vend], max(need, cap + cap // 2)))
         ro = self.vals_ro
         for obj, attr, o, n in self._clients:
-            setattr(obj, attr, ro[o:o + n])
+            if isinstance(obj, dict):  # an operation record's arguments
+                obj[attr] = ro[o:o + n]
+            else:
+                setattr(obj, attr, ro[o:o + n])
 
     def append_values(self, flat: np.ndarray) -> int:
         """Append a flat SIGNAL array to the arena; returns its offset."""
         n = int(flat.shape[0])
         if n == 0:
             return self.vend
-        self.ensure_values(n)
         o = self.vend
-        self._v16[o:o + n] = flat.view(np.uint16) if flat.flags.c_contiguous else raw16(flat)
+        if o + n > self.vals.shape[0]:
+            self.ensure_values(n)
+        if n <= 256:
+            # short values (one delta's): through bytes, ~5x cheaper than numpy views of a
+            # structured array; the same bytes feed the checksum
+            b = flat.tobytes()
+            self._v8mv[2 * o:2 * (o + n)] = b
+            self.vhash.update(b)
+        else:
+            self._v16[o:o + n] = flat.view(np.uint16) if flat.flags.c_contiguous else raw16(flat)
+            self.vhash.update(self._v8[2 * o:2 * (o + n)])
         self.vend = o + n
-        self.vhash.update(self._v8[2 * o:2 * (o + n)])
         return o
 
     def adopt(self, obj: object, attr: str, flat: np.ndarray) -> int:
         """Append ``flat`` and make ``obj.<attr>`` a read-only view of the arena copy, kept
-        pointing at the live buffer from then on. Returns the offset."""
+        pointing at the live buffer from then on. Returns the offset.
+
+        ``obj`` may be a dict (an operation record's arguments): then ``obj[attr]`` is set."""
         o = self.append_values(flat)
-        n = int(flat.shape[0])
-        setattr(obj, attr, self.vals_ro[o:o + n])
+        n = flat.shape[0]
+        view = self.vals_ro[o:o + n]
+        if isinstance(obj, dict):
+            obj[attr] = view
+        else:
+            setattr(obj, attr, view)
         self._clients.append((obj, attr, o, n))
         return o
 
@@ -207,6 +235,7 @@ class EntryStore:
         repeats (the store is then unusable)."""
         n = int(layer.shape[0])
         self.keys = keys
+        self._absent.clear()
         self.ensure_keys(len(keys))
         self._set_vals(vals)
         self.vend = int(vals.shape[0])
@@ -226,8 +255,8 @@ class EntryStore:
         return bad
 
     def track(self, obj: object, attr: str, offset: int, n: int) -> None:
-        """Keep ``obj.<attr>`` (already a view of ``vals[offset:offset+n]``) pointing at the
-        live arena when it grows (see :meth:`adopt`)."""
+        """Keep ``obj.<attr>`` (``obj[attr]`` for a dict; already a view of
+        ``vals[offset:offset+n]``) pointing at the live arena when it grows (see :meth:`adopt`)."""
         self._clients.append((obj, attr, offset, n))
 
     # keys ---------------------------------------------------------------
@@ -238,18 +267,22 @@ class EntryStore:
     def kid_for(self, key: str) -> int:
         """Key id of ``key``, registering it if new."""
         k = self.keys.add(key)
+        if self._absent:
+            self._absent.discard(key)
         self.ensure_keys(k + 1)
         return k
 
     def kids_for(self, keys: List[str]) -> np.ndarray:
         """Key ids of many keys (registering new ones, in first-seen order)."""
         kids = self.keys.add_many(keys)
+        self._absent.clear()
         self.ensure_keys(len(self.keys))
         return kids
 
     def kids_for_blob(self, joined: bytes, lens: np.ndarray) -> np.ndarray:
         """:meth:`kids_for` for keys given as concatenated UTF-8 bytes and byte lengths."""
         kids = self.keys.add_blob(joined, lens)
+        self._absent.clear()
         self.ensure_keys(len(self.keys))
         return kids
 
@@ -261,14 +294,17 @@ class EntryStore:
     def mark_changed(self) -> None:
         """Kernels moved or freed rows: recompute ``hotv`` before the next read."""
         self.hottest_dirty = True
+        self._rview.clear()
 
     def refresh_hottest(self) -> None:
         """Recompute ``hotv`` for every key from ``slot`` (one kernel call)."""
         n = len(self.keys)
         _kt.hottest_rows(self.slot[:n], self.voff, self.vlen, self.hotv[:n])
         self.hottest_dirty = False
+        self._rview.clear()
 
     def _touch(self, kid: int) -> None:
+        self._rview.pop(kid, None)
         if not self.hottest_dirty:
             sl = self.slot[kid]
             r = next((int(r) for r in sl if r >= 0), -1)
@@ -279,9 +315,18 @@ class EntryStore:
         """The value of the key's hottest copy (a read-only arena view), or None. O(1)."""
         kid = self.keys.recent.get(key)
         if kid is None:
-            kid = self.keys.get(key)
-            if kid is None:
+            if key in self._absent:
                 return None
+            kid = self.keys._probe(key)
+            if kid is None:
+                ab = self._absent
+                if len(ab) >= 4096:
+                    ab.clear()
+                ab.add(key)
+                return None
+        v = self._rview.get(kid)
+        if v is not None:  # never stale: see _rview in __init__
+            return v
         if self.hottest_dirty:
             self.refresh_hottest()
         hv = self.hotv_mv
@@ -289,7 +334,12 @@ class EntryStore:
         if n < 0:
             return None
         o = hv[kid, 0]
-        return self.vals_ro[o:o + n]
+        v = self.vals_ro[o:o + n]
+        rv = self._rview
+        if len(rv) >= 4096:
+            rv.clear()
+        rv[kid] = v
+        return v
 
     def lookup(self, key: str) -> Optional[Tuple[np.ndarray, Signal, int]]:
         """``(value, strength, layer)`` of the key's hottest copy, or None."""
@@ -345,8 +395,11 @@ class EntryStore:
         return -1, -1
 
     def put(self, kid: int, layer: int, value: np.ndarray, pol: int, mag: int, count: int,
-            ts: int) -> int:
-        """Insert or overwrite the key's entry in ``layer``; returns its row."""
+            ts: int, voff: Optional[int] = None) -> int:
+        """Insert or overwrite the key's entry in ``layer``; returns its row.
+
+        ``voff``: ``value`` is already in the arena at this offset (the row points at it;
+        nothing is appended), else it is appended."""
         r = int(self.slot[kid, layer])
         if r < 0:
             r = self.alloc_row()
@@ -354,7 +407,11 @@ class EntryStore:
             self.kid[r] = kid
             self.slot[kid, layer] = r
             self.vlen[r] = 0
-        self.set_value(r, value)
+        if voff is None:
+            self.set_value(r, value)
+        else:
+            self.voff[r] = voff
+            self.vlen[r] = int(value.shape[0])
         self.pol[r] = pol
         self.mag[r] = mag
         self.count[r] = count

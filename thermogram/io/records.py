@@ -22,7 +22,7 @@ import numpy as np
 
 from ..canonical import decode_value, i64, lp, opt_lp, u64
 from ..chain import OpRecord, Record
-from ..delta import Delta, DeltaBatch
+from ..delta import Delta, DeltaBatch, DeltaType
 from ..errors import FormatError, ThermogramError, ValidationError
 from ..keytable import KeyTable
 from ..signal import SIGNAL, Signal
@@ -73,12 +73,37 @@ def _prev(b: Optional[bytes]) -> Optional[str]:
 
 
 # ----------------------------------------------------------------------------- delta
+_pack_u64 = struct.Struct("<Q").pack
+_pack_i64 = struct.Struct("<q").pack
+_LP2 = _pack_u64(2)
+# DELTA_TAG + int_field(t) for each delta type code (the fast path of encode_delta)
+_DELTA_HEAD = {t: DELTA_TAG + b"\x00" + i64(t) for t in range(4)}
+
+
 def encode_delta(delta_type: Any, id: Any, key: Any, value: Any, timestamp: Any, source: Any,
                  strength: Any, observation_count: Any, custom: Optional[bytes], prev_hash: Any) -> bytes:
     """The canonical bytes of a :class:`~thermogram.delta.Delta` from its fields.
 
     Fields tampered into the wrong type still encode (tagged by ``repr``), so a
     verify sees the change instead of failing."""
+    if (type(id) is str and type(key) is str and type(source) is str and type(timestamp) is int
+            and type(value) is np.ndarray and type(strength) is Signal and observation_count is None
+            and custom is None and (prev_hash is None or type(prev_hash) is str)
+            and (type(delta_type) is DeltaType or type(delta_type) is int)
+            and -(2 ** 63) <= timestamp < 2 ** 63):
+        head = _DELTA_HEAD.get(delta_type)
+        dt = value.dtype
+        if head is not None and (dt is SIGNAL or dt == SIGNAL):
+            # the common record, byte for byte the general layout below, in one join
+            ib = id.encode()
+            kb = key.encode("utf-8", "surrogatepass")
+            vb = value.tobytes()
+            sb = source.encode("utf-8", "surrogatepass")
+            return b"".join((
+                head, _pack_u64(len(ib)), ib, _pack_u64(len(kb)), kb, _pack_u64(len(vb)), vb,
+                b"\x00", _pack_i64(timestamp), _pack_u64(len(sb)), sb,
+                _LP2, bytes((strength.polarity & 0xFF, strength.magnitude)),
+                b"\x00\x00\x00" if prev_hash is None else b"\x00\x00\x01" + lp(prev_hash.encode())))
     vb = value.tobytes() if isinstance(value, np.ndarray) and value.dtype == SIGNAL else repr(value).encode()
     s = strength
     sb = bytes([s.polarity & 0xFF, s.magnitude]) if isinstance(s, Signal) else repr(s).encode()
@@ -296,6 +321,7 @@ def _decode_batch_v2(r: Reader, what: str, keys: KeyTable, arena: np.ndarray,
               or int(kids.max()) >= nk or int(lens.min()) < 0 or int(lens.max()) > arena.shape[0]
               or float(lens.sum(dtype=np.float64)) > arena.shape[0]):  # no int64 wrap
         raise FormatError(f"{what}: delta type, key id or value length out of range")
+    budget.take_key_bytes(keys, kids, what)
     types = types.astype(np.uint8)
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lens, out=offsets[1:])
@@ -354,6 +380,52 @@ def _decode_op_v2(r: Reader, what: str, keys: KeyTable, arena: np.ndarray,
     return rec, None
 
 
+# ----------------------------------------------------------------------------- insert_entry operation
+_INSERT_ARGS = frozenset(("key", "value", "strength", "layer", "update_count", "updated_at"))
+_INSERT_FIXED = struct.Struct("<qQBbBQqQ")  # timestamp, key id, layer, strength, count, updated_at, n
+
+
+def _insert_entry_fields(s, rec: OpRecord) -> Optional[Tuple[Any, ...]]:
+    """The fields of an ``insert_entry`` record in the dense v2 layout, or None if its arguments
+    are not exactly what :meth:`~thermogram.Thermogram.insert_entry` makes (the record is then
+    written as a plain operation, so its canonical bytes always rebuild from what is stored)."""
+    a = rec.args
+    if rec.op != "insert_entry" or a.keys() != _INSERT_ARGS:
+        return None
+    key, v, st = a["key"], a["value"], a["strength"]
+    ints = (a["layer"], a["update_count"], a["updated_at"])
+    if type(key) is not str or not isinstance(v, np.ndarray) or v.dtype != SIGNAL or v.ndim != 1 \
+            or type(st) is not list or len(st) != 2 or any(type(x) is not int for x in (*st, *ints)):
+        return None
+    layer, count, ua = ints
+    if not (0 <= layer <= 3 and st[0] in (-1, 0, 1) and 0 <= st[1] <= 255 and 0 <= count < 2 ** 64
+            and -(2 ** 63) <= ua < 2 ** 63):
+        return None
+    kid = s.kid_of(key)
+    if kid is None:
+        return None
+    return (int(rec.timestamp), kid, layer, st[0], st[1], count, ua, v.shape[0])
+
+
+def _encode_insert_entry_v2(s, rec: OpRecord, fields: Tuple[Any, ...]) -> List[Any]:
+    """v2 body of an ``insert_entry`` record (``kind 3``): its arguments as fixed-width fields
+    and its value by arena reference, like a delta's (the value is stored once, in VALS)."""
+    return [_INSERT_FIXED.pack(*fields)] + _value_ref(s, rec.args["value"])
+
+
+def _decode_insert_entry_v2(r: Reader, what: str, keys: KeyTable, arena: np.ndarray,
+                            budget: _Budget) -> Tuple[OpRecord, int]:
+    """Inverse of :func:`_encode_insert_entry_v2`: the record (its arguments rebuilt exactly as
+    ``insert_entry`` makes them) and its value's arena offset (-1 inline)."""
+    ts, kid, layer, pol, mag, count, ua, n = _INSERT_FIXED.unpack(r.take(_INSERT_FIXED.size))
+    if kid >= len(keys) or layer > 3 or pol not in (-1, 0, 1):
+        raise FormatError(f"{what}: key id, layer or strength out of range")
+    value, o = _value_at(r, arena, n, what)
+    args = {"key": keys[kid], "value": value, "strength": [pol, mag], "layer": layer,
+            "update_count": count, "updated_at": ua}
+    return OpRecord("insert_entry", args, ts, None), o
+
+
 # ----------------------------------------------------------------------------- framed record
 def encode_record(rec: Record, canonical: Optional[bytes] = None) -> bytes:
     """``u8 kind | u32 length | canonical bytes | 32-byte hash`` (``canonical``: the
@@ -386,12 +458,19 @@ def decode_record(r: Reader, rehash: bool = True) -> Record:
 
 # ----------------------------------------------------------------------------- v2 RECS section
 _ENCODERS_V2 = {"delta": _encode_delta_v2, "batch": _encode_batch_v2, "op": _encode_op_v2}
-_DECODERS_V2 = (_decode_delta_v2, _decode_batch_v2, _decode_op_v2)  # indexed by the kind byte
+INSERT_ENTRY_KIND_V2 = 3
+"""The RECS kind byte of an ``insert_entry`` operation written densely (value by arena reference)."""
+_DECODERS_V2 = (_decode_delta_v2, _decode_batch_v2, _decode_op_v2,
+                _decode_insert_entry_v2)  # indexed by the kind byte
 
 
 def _encode_record_v2(s, rec: Record) -> List[Any]:
     """One record in the v2 RECS layout: ``u8 kind | 32-byte hash | body`` as byte-like parts."""
     kind = rec.kind
+    if kind == "op" and rec.op == "insert_entry":
+        fields = _insert_entry_fields(s, rec)
+        if fields is not None:
+            return [bytes([INSERT_ENTRY_KIND_V2]), bytes.fromhex(rec.hash)] + _encode_insert_entry_v2(s, rec, fields)
     return [bytes([KIND[kind]]), bytes.fromhex(rec.hash)] + _ENCODERS_V2[kind](s, rec)
 
 
@@ -406,7 +485,8 @@ def encode_records_v2(s, records: List[Record]) -> List[Any]:
 def decode_records_v2(data: bytes, start: int, end: int, budget: _Budget, keys: KeyTable,
                       arena: np.ndarray) -> Tuple[List[Record], List[Optional[int]]]:
     """Records (hash taken from the file, ``prev_hash`` = the previous record's hash) and
-    the arena offset of each delta/batch record's values (-1 inline, None for operations)."""
+    the arena offset of each delta/batch/``insert_entry`` record's values (-1 inline, None for
+    other operations)."""
     r = Reader(data, start, end, "RECS section")
     count = r.u64()
     if count * 34 > r.left():

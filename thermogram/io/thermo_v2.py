@@ -150,12 +150,13 @@ def _decode_keys(data: bytes, start: int, end: int, budget: _Budget) -> KeyTable
     """The KEYS section: ``u64 n``, packed key byte lengths, the keys' UTF-8 joined."""
     r = Reader(data, start, end, "KEYS section")
     n = r.u64()
-    if n > r.left():  # every key has at least one byte
+    if n > r.left() + 1:  # keys are distinct: all but at most one (the empty key) have a byte
         raise FormatError(f"KEYS section claims {n} keys, more than its bytes")
     lens = unpack_ints(r, n)
     total = int(lens.sum()) if n else 0
-    if n and (int(lens.min()) < 1 or int(lens.max()) > MAX_KEY_BYTES_ON_LOAD):
-        raise FormatError("KEYS section: a key is empty or over-long")
+    # the empty key is allowed: the reference crate accepts it (files it wrote keep it)
+    if n and (int(lens.min()) < 0 or int(lens.max()) > MAX_KEY_BYTES_ON_LOAD):
+        raise FormatError("KEYS section: a key length is negative or over-long")
     if total != r.left():
         raise FormatError(f"KEYS section: key lengths sum to {total}, {r.left()} bytes follow")
     blob = data[r.pos:end]
@@ -166,7 +167,7 @@ def _decode_keys(data: bytes, start: int, end: int, budget: _Budget) -> KeyTable
     if n:
         starts = np.zeros(n, np.int64)
         np.cumsum(lens[:-1], out=starts[1:])
-        first = np.frombuffer(blob, np.uint8)[starts]
+        first = np.frombuffer(blob, np.uint8)[starts[lens > 0]]
         if ((first & 0xC0) == 0x80).any():
             raise FormatError("KEYS section: a key starts inside a UTF-8 character")
     table = KeyTable(n)
