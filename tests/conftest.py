@@ -14,10 +14,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+#: The reference crate's conformance vectors, copied into the repository.
+CONFORMANCE_DIR = ROOT / "tests" / "data" / "conformance"
+
+
 def conformance_dir() -> pathlib.Path:
-    """The vector folder: $THERMOGRAM_CONFORMANCE_DIR, default ../shared/conformance."""
+    """The vector folder: $THERMOGRAM_CONFORMANCE_DIR, default tests/data/conformance."""
     env = os.environ.get("THERMOGRAM_CONFORMANCE_DIR")
-    return pathlib.Path(env) if env else (ROOT.parent / "shared" / "conformance")
+    return pathlib.Path(env) if env else CONFORMANCE_DIR
 
 
 class StepClock:

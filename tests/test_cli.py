@@ -132,3 +132,153 @@ def test_every_command_has_help(capsys, cmd):
     with pytest.raises(SystemExit) as e:
         main([cmd, "--help"])
     assert e.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- messages a newcomer meets
+def _err(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("thermogram: error:"), err
+    return err
+
+
+@pytest.mark.parametrize("cmd", [["inspect"], ["verify"], ["replay"], ["export", "--to", "json"]])
+def test_a_directory_is_named_as_one(capsys, tmp_path, cmd):
+    args = [*cmd, str(tmp_path)] + ([str(tmp_path / "o.json")] if cmd[0] == "export" else [])
+    assert main(args) == 1
+    err = _err(capsys)
+    assert "is a directory, not a capsule file" in err and "Errno" not in err
+
+
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_export_into_a_directory_names_no_temp_file(capsys, capsule_file, tmp_path, fmt):
+    (tmp_path / "outdir").mkdir()
+    assert main(["export", str(capsule_file), "--to", fmt, str(tmp_path / "outdir")]) == 1
+    err = _err(capsys)
+    assert "is a directory; give a file name" in err and ".tmp" not in err
+    assert os.listdir(tmp_path / "outdir") == [] and sorted(os.listdir(tmp_path)) == ["c.thermo", "outdir"]
+
+
+@pytest.mark.parametrize("cmd", [["export", "--to", "json"], ["export", "--to", "parquet"],
+                                 ["export", "--to", "archive"], ["convert", "--to", "v2"]])
+def test_a_missing_output_folder_is_an_error_not_created(capsys, capsule_file, tmp_path, cmd):
+    out = tmp_path / "nonexistent" / "dir" / "out.x"
+    assert main([cmd[0], str(capsule_file), *cmd[1:], str(out)]) == 1
+    assert "does not exist" in _err(capsys)
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_export_archive_refuses_an_existing_folder(capsys, capsule_file, tmp_path):
+    (tmp_path / "arch").mkdir()
+    assert main(["export", str(capsule_file), "--to", "archive", str(tmp_path / "arch")]) == 1
+    assert "exists" in _err(capsys)
+
+
+def test_json_export_loaded_back_gets_a_clear_message(capsys, capsule_file, tmp_path):
+    from thermogram import FormatError
+    out = tmp_path / "e.json"
+    assert main(["export", str(capsule_file), "--to", "json", str(out)]) == 0
+    capsys.readouterr()
+    with pytest.raises(FormatError, match="JSON export .* not a capsule"):
+        Thermogram.load(out)
+    for cmd in ("inspect", "verify", "replay"):
+        assert main([cmd, str(out)]) == 1
+        cap = capsys.readouterr()
+        assert "not a capsule" in cap.out + cap.err and "Traceback" not in cap.err
+
+
+def test_convert_to_v1_warns_what_is_dropped(capsys, tmp_path):
+    t = Thermogram("hist")
+    for i in range(6):
+        t.write(f"k{i}", signal_vector([(1, i + 1)]), Signal.positive(200))
+    t.consolidate()
+    t.extensions["note"] = {"a": 1}
+    src = tmp_path / "h.thermo"
+    t.save(src)
+    n = len(t.records())
+    assert main(["convert", str(src), "--to", "v1", str(tmp_path / "h1.thermo")]) == 0
+    cap = capsys.readouterr()
+    assert cap.out.startswith("wrote")
+    m = len(Thermogram.load(tmp_path / "h1.thermo").records())
+    assert m < n
+    assert "warning" in cap.err and f"history ({n} records -> {m})" in cap.err and "'note'" in cap.err
+    # a reference file converted to v1 loses nothing and says nothing
+    assert main(["convert", str(MIXED), "--to", "v1", str(tmp_path / "m1.thermo")]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_inspect_prints_triggers_as_words(capsys, tmp_path):
+    from thermogram import ConsolidationPolicy
+    p = tmp_path / "m.thermo"
+    Thermogram("m", policy=ConsolidationPolicy.manual_only()).save(p)
+    assert main(["inspect", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "consolidate manual" in out and "[[" not in out
+    assert main(["inspect", str(MIXED)]) == 0
+    assert "consolidate every 1000 deltas, every 24 h" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cmd", ["demo", "inspect", "verify", "export", "convert", "replay"])
+def test_every_command_has_a_description(capsys, cmd):
+    with pytest.raises(SystemExit):
+        main([cmd, "--help"])
+    usage, _, rest = capsys.readouterr().out.partition("\n\n")
+    description = rest.split("\n\n")[0]
+    assert not description.startswith(("positional", "options")) and len(description) > 40
+
+
+def test_help_imports_neither_numba_nor_matplotlib():
+    """``--help`` answers without importing numba, the network or matplotlib (it starts in 0.1 s)."""
+    code = ("import sys; from thermogram.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('numba' in sys.modules, 'thermogram.snn' in sys.modules, 'matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False False False"
+
+
+def test_closed_and_second_open_messages(tmp_path):
+    from thermogram import LockedError, ReadOnlyError
+    p = str(tmp_path / "j.thermo")
+    with Thermogram.open(p, create=True) as t:
+        t.write("a", signal_vector([(1, 1)]))
+        with pytest.raises(LockedError, match="already open for writing in this process"):
+            Thermogram.open(p)
+    with pytest.raises(ReadOnlyError, match="is closed"):
+        t.write("b", signal_vector([(1, 2)]))
+    r = Thermogram.open(p, readonly=True)
+    with pytest.raises(ReadOnlyError, match="opened read-only"):
+        r.write("b", signal_vector([(1, 2)]))
+    with Thermogram.open(p) as again:  # the lock was given back on close
+        again.write("b", signal_vector([(1, 2)]))
+
+
+def test_second_writer_in_another_process_is_named_so(tmp_path):
+    from thermogram import LockedError
+    p = str(tmp_path / "j.thermo")
+    Thermogram.open(p, create=True).close()
+    code = ("import sys, time; from thermogram import Thermogram\n"
+            "t = Thermogram.open(sys.argv[1]); print('locked', flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code, p], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "locked"
+        with pytest.raises(LockedError, match="another process"):
+            Thermogram.open(p)
+    finally:
+        child.stdin.close()
+        child.wait(timeout=60)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+def test_files_follow_the_umask(tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        t = Thermogram("u")
+        t.write("a", signal_vector([(1, 1)]))
+        t.save(tmp_path / "s.thermo")
+        t.export_to_json(tmp_path / "e.json")
+        with Thermogram.open(str(tmp_path / "j.thermo"), create=True) as j:
+            j.write("a", signal_vector([(1, 1)]))
+    finally:
+        os.umask(old)
+    for name in ("s.thermo", "e.json", "j.thermo", "j.thermo.journal"):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == 0o666 & ~mask, name

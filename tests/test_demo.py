@@ -40,9 +40,11 @@ def test_summary_table_has_a_row_per_consolidation(tmp_path):
     assert [h["tick"] for h in r.history] == [0, 50, 100, 150, 200, 250, 300, 350, 400]
     assert r.history[0] == {"tick": 0, "hot": 0, "warm": 0, "cool": 0, "cold": 0, "records": 1}
     assert all(set(h) == {"tick", "hot", "warm", "cool", "cold", "records"} for h in r.history)
-    # records: genesis, 8 batches, 8 x (decay + consolidate); the checkpoint adds none
-    assert r.records == 1 + 8 + 16 == r.history[-1]["records"]
-    assert r.batches == 8 and r.deltas > 0 and r.outliers > 0
+    # records: genesis, 8 chunks x (network batch + token batch + decay), 8 consolidations;
+    # the checkpoint adds none
+    assert r.records == 1 + 8 * 3 + 8 == r.history[-1]["records"]
+    assert r.batches == 16 and r.deltas > r.token_deltas == 400 * 24 and r.outliers > 0
+    assert len(r.forgotten) == len(r.history) and r.forget == 1 and r.forget_at == 200
 
 
 def test_same_seed_same_capsule_byte_for_byte(tmp_path):
@@ -124,7 +126,8 @@ def test_a_failed_check_is_exit_status_1(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(Thermogram, "replay", staticmethod(short_replay))
     assert main(["demo", *SMALL, "--out", str(tmp_path), "--no-plot"]) == 1
     out = capsys.readouterr().out
-    assert "replay           DIFFERS" in out and "FAILED" in out and "verified         yes" in out
+    # verify() replays the records too (it compares the replayed state), so it fails as well
+    assert "replay           DIFFERS" in out and "FAILED" in out and "reloaded file    matches" in out
 
 
 def test_missing_matplotlib_is_a_clear_error(tmp_path, capsys, monkeypatch):
@@ -193,3 +196,143 @@ def test_a_chain_error_is_a_failed_check_not_a_crash(tmp_path, capsys, monkeypat
     assert main(["demo", *SMALL, "--out", str(tmp_path), "--no-plot"]) == 1
     out = capsys.readouterr().out
     assert "verified         NO" in out and "replay           matches" in out and "FAILED" in out
+
+
+def test_default_run_fills_four_layers_forgets_and_reports_a_baseline(tmp_path, capsys):
+    """The default sizes (as ``thermogram demo`` runs them): over 10,000 entries in four
+    layers, concept 1 fading from hot after it leaves the stream, a baseline scored."""
+    r = run_demo(folder=tmp_path, progress=False, plot=False)
+    assert r.ok
+    last = r.history[-1]
+    assert r.entries == sum(last[k] for k in ("hot", "warm", "cool", "cold")) >= 10_000
+    assert all(last[k] > 0 for k in ("hot", "warm", "cool", "cold"))
+    assert r.forget == 1 and r.forget_at == 1200 and r.token_deltas == 2000 * 24
+    at = [h["tick"] for h in r.history].index(1250)  # first consolidation after it leaves
+    hot = [f["hot"] for f in r.forgotten]
+    assert hot[-1] < 0.6 * hot[at]  # its working copies fade and are pruned
+    assert hot[at] > hot[at - 1]  # it was still growing before
+    # what was consolidated stays: its cool and cold entries are not lost
+    assert r.forgotten[-1]["cool"] >= r.forgotten[at]["cool"] > 0
+    assert r.baseline_name and 0.5 < r.baseline_purity <= 1.0 and 0.5 < r.purity <= 1.0
+    assert r.baseline_confusion.sum() == r.confusion.sum() == 2000 - r.outliers
+
+
+def test_cli_demo_names_the_forgetting_phase_and_the_baseline(tmp_path, capsys):
+    assert main(["demo", *SMALL, "--out", str(tmp_path), "--no-plot", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "concept 1 leaves the stream at tick 100" in out and "<- concept leaves" in out
+    assert "baseline         purity" in out and "entries at the end:" in out
+
+
+def test_one_concept_has_no_forgetting_phase(tmp_path):
+    r = run_demo(ticks=100, neurons=4, dim=16, concepts=1, folder=tmp_path, progress=False, plot=False)
+    assert r.ok and r.forget == -1 and all(f == {"hot": 0, "warm": 0, "cool": 0, "cold": 0}
+                                           for f in r.forgotten)
+    with pytest.raises(ValidationError, match="forget"):
+        run_demo(folder=tmp_path, forget=4, **SMALL_KW)
+    with pytest.raises(ValidationError):
+        run_demo(folder=tmp_path, tokens_per_tick=0, **SMALL_KW)
+
+
+def test_concept_stream_forgets_a_concept():
+    s = ConceptStream(4, 32, np.random.default_rng(1), forget=1, forget_at=300)
+    _, before = s.take(300)
+    _, after = s.take(600)
+    assert (before == 1).sum() > 50 and not (after == 1).any()
+    # the others take its share, in proportion to their frequencies
+    assert np.bincount(after[after >= 0], minlength=4)[0] > np.bincount(before[before >= 0], minlength=4)[0]
+    with pytest.raises(ValidationError):
+        ConceptStream(1, 8, np.random.default_rng(0), forget=0)
+
+
+def test_token_ids_drift_and_noise_keys():
+    from thermogram.demo import token_ids, token_keys
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 0, -1, 2])
+    ids = token_ids(rng, labels, np.array([0, 4000, 4001, 4002]), 5, 100)
+    assert ids.shape == (4, 5)
+    assert ids[0].max() < 100 and ids[1].min() >= 1000  # the vocabulary has moved on by 4000 // 4
+    keys = token_keys(labels, ids)
+    assert len(keys) == 20 and keys[0].startswith("c0/w") and keys[10].startswith("noise/w")
+    assert keys[15].startswith("c2/w")
+
+
+def test_online_kmeans_finds_separated_clusters_and_is_the_fallback(monkeypatch):
+    from thermogram.demo import OnlineKMeans, make_baseline, _count_winners
+    rng = np.random.default_rng(3)
+    s = ConceptStream(3, 64, rng, drift=0.0, mix=0.0, outliers=0.0)
+    km = OnlineKMeans(6, 64, np.random.default_rng(0))
+    conf = np.zeros((3, 6), np.int64)
+    for _ in range(10):
+        X, labels = s.take(50)
+        km.partial_fit(X)
+        _count_winners(X, labels, km.centres, conf)
+    assert conf.sum() == 500 and conf.max(axis=0).sum() / conf.sum() > 0.95
+    cos = km.centres @ s.centres.T / np.linalg.norm(km.centres, axis=1, keepdims=True)
+    on = cos.max(axis=1) > 0.9
+    assert set(cos[on].argmax(axis=1).tolist()) == {0, 1, 2}  # every concept has a centroid on it
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.cluster", None)
+    b = make_baseline(4, 8, 0)
+    assert isinstance(b, OnlineKMeans) and "numpy" in b.name
+
+
+def test_report_draws_thresholds_and_the_forgetting_panel(tmp_path):
+    from matplotlib.figure import Figure
+    from thermogram.report import plot_strengths, write_report
+    from thermogram.demo import demo_thermal_config
+    cfg = demo_thermal_config()
+    ax = Figure().subplots()
+    plot_strengths(ax, {"hot": np.array([10, 200]), "cold": np.array([250])}, cfg)
+    xs = sorted({float(line.get_xdata()[0]) for line in ax.lines})
+    # promote at 128/166/217 (hot, warm, cool), demote below 51/77 (warm, cool; cold never demotes),
+    # prune below 8
+    assert xs == [8.0, 51.0, 77.0, 128.0, 166.0, 217.0]
+    history = [{"tick": 0, "hot": 0, "warm": 0, "cool": 0, "cold": 0},
+               {"tick": 10, "hot": 3, "warm": 1, "cool": 0, "cold": 0},
+               {"tick": 20, "hot": 2, "warm": 1, "cool": 1, "cold": 0}]
+    forgotten = [{"hot": 0, "warm": 0, "cool": 0, "cold": 0}, {"hot": 2, "warm": 0, "cool": 0, "cold": 0},
+                 {"hot": 1, "warm": 0, "cool": 0, "cold": 0}]
+    p = write_report(tmp_path / "r.png", history, {"hot": np.array([10, 200])}, np.eye(2, dtype=int),
+                     thermal_config=cfg, forgotten=forgotten, forget=1, forget_at=10,
+                     baseline=("numpy k-means", np.eye(2, dtype=int)))
+    assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scikit_learn_baseline_is_preferred_when_installed(monkeypatch, tmp_path):
+    """With scikit-learn importable, MiniBatchKMeans is used (here a stand-in that records
+    its calls: scikit-learn is not a dependency)."""
+    import types
+    from thermogram.demo import make_baseline
+
+    calls = []
+
+    class FakeMBK:
+        def __init__(self, n_clusters, random_state, n_init):
+            self.n_clusters = n_clusters
+            calls.append(("init", n_clusters, random_state))
+
+        def partial_fit(self, X):
+            calls.append(("fit", X.shape[0]))
+            self.cluster_centers_ = np.ones((self.n_clusters, X.shape[1]), np.float32)
+
+    cluster = types.ModuleType("sklearn.cluster")
+    cluster.MiniBatchKMeans = FakeMBK
+    sk = types.ModuleType("sklearn")
+    sk.cluster = cluster
+    monkeypatch.setitem(sys.modules, "sklearn", sk)
+    monkeypatch.setitem(sys.modules, "sklearn.cluster", cluster)
+    b = make_baseline(4, 8, 5)
+    assert b.name == "scikit-learn MiniBatchKMeans" and calls == [("init", 4, 5)]
+    assert b.centres.shape == (4, 8) and not b.centres.any()  # nothing learned yet
+    b.partial_fit(np.zeros((3, 8), np.float32))  # fewer rows than clusters: held back
+    assert calls[1:] == []
+    b.partial_fit(np.zeros((2, 8), np.float32))
+    b.partial_fit(np.zeros((6, 8), np.float32))
+    assert calls[1:] == [("fit", 5), ("fit", 6)] and b.centres.shape == (4, 8)
+    assert "numpy" in make_baseline(4, 8, 5, prefer_sklearn=False).name
+    # the run scores it from the first chunk on, also while chunks are held back
+    r = run_demo(ticks=60, neurons=16, dim=32, concepts=2, chunk=10, folder=tmp_path, progress=False,
+                 plot=False)
+    assert r.ok and r.baseline_name == "scikit-learn MiniBatchKMeans"
+    assert r.baseline_confusion.sum() == 60 - r.outliers

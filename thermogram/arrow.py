@@ -159,72 +159,76 @@ def from_arrow(cls, table: Any, name: Optional[str] = None, **kwargs: Any) -> "T
 def records_to_arrow(t: "Thermogram") -> pa.Table:
     """One row per record: index, kind, op (or delta type), key, deltas, timestamp, hashes, and
     ``payload`` (the record's bytes, so an archive can be replayed)."""
-    idx, kind, op, key, n, ts, h, prev, payload = ([] for _ in range(9))
-    for i, r in enumerate(t.chain.records):
-        idx.append(i)
-        kind.append(r.kind)
-        if r.kind == "op":
-            op.append(r.op)
-            key.append(r.args.get("key") if isinstance(r.args.get("key"), str) else None)
-            n.append(0)
-        elif r.kind == "delta":
-            op.append(r.delta_type.name.lower())
-            key.append(r.key)
-            n.append(1)
-        else:
-            op.append("batch")
-            key.append(None)
-            n.append(len(r))
-        ts.append(r.timestamp)
-        h.append(r.hash)
-        prev.append(r.prev_hash)
-        payload.append(encode_record(r))
-    return pa.table({"index": pa.array(idx, pa.int64()), "kind": pa.array(kind, pa.string()),
-                     "op": pa.array(op, pa.string()), "key": pa.array(key, pa.string()),
-                     "deltas": pa.array(n, pa.int64()),
-                     "timestamp": pa.array(ts, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
-                     "hash": pa.array(h, pa.string()), "prev_hash": pa.array(prev, pa.string()),
-                     "payload": pa.array(payload, pa.binary())})
+    from .core import capsule_parts
+    with capsule_parts(t):  # the chain, batches' key ids and the value arena, read under the lock
+        idx, kind, op, key, n, ts, h, prev, payload = ([] for _ in range(9))
+        for i, r in enumerate(t.chain.records):
+            idx.append(i)
+            kind.append(r.kind)
+            if r.kind == "op":
+                op.append(r.op)
+                key.append(r.args.get("key") if isinstance(r.args.get("key"), str) else None)
+                n.append(0)
+            elif r.kind == "delta":
+                op.append(r.delta_type.name.lower())
+                key.append(r.key)
+                n.append(1)
+            else:
+                op.append("batch")
+                key.append(None)
+                n.append(len(r))
+            ts.append(r.timestamp)
+            h.append(r.hash)
+            prev.append(r.prev_hash)
+            payload.append(encode_record(r))
+        return pa.table({"index": pa.array(idx, pa.int64()), "kind": pa.array(kind, pa.string()),
+                         "op": pa.array(op, pa.string()), "key": pa.array(key, pa.string()),
+                         "deltas": pa.array(n, pa.int64()),
+                         "timestamp": pa.array(ts, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+                         "hash": pa.array(h, pa.string()), "prev_hash": pa.array(prev, pa.string()),
+                         "payload": pa.array(payload, pa.binary())})
 
 
 def deltas_to_arrow(t: "Thermogram") -> pa.Table:
     """One row per delta since creation (batches expanded): record index, id, type, key,
     value, strength, timestamp, source."""
-    rec_i, ids, types, keys, pols, mags, ts, src = ([] for _ in range(8))
-    vals: List[np.ndarray] = []
-    for i, r in enumerate(t.chain.records):
-        if r.kind == "delta":
-            rec_i.append(i)
-            ids.append(r.id)
-            types.append(r.delta_type.name.lower())
-            keys.append(r.key)
-            pols.append(r.strength.polarity)
-            mags.append(r.strength.magnitude)
-            ts.append(r.timestamp)
-            src.append(r.source)
-            vals.append(r.value)
-        elif r.kind == "batch":
-            m = len(r)
-            rec_i.extend([i] * m)
-            ids.extend(f"{r.id}#{j}" for j in range(m))
-            types.extend(("create", "update", "delete", "merge")[c] for c in r.types.tolist())
-            keys.extend(r.keys)
-            pols.extend(r.strengths["polarity"].tolist())
-            mags.extend(r.strengths["magnitude"].tolist())
-            ts.extend(r.timestamps.tolist())
-            src.extend([r.source] * m)
-            vals.extend(r.value(j) for j in range(m))
-    lens = np.array([len(v) for v in vals], np.int64)
-    offsets = np.zeros(len(vals) + 1, np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    flat = np.concatenate(vals) if vals else np.zeros(0, SIGNAL)
-    return pa.table({"record": pa.array(rec_i, pa.int64()), "id": pa.array(ids, pa.string()),
-                     "delta_type": pa.array(types, pa.string()), "key": pa.array(keys, pa.string()),
-                     "value": signals_to_arrow(flat, offsets),
-                     "strength_polarity": pa.array(pols, pa.int8()),
-                     "strength_magnitude": pa.array(mags, pa.uint8()),
-                     "timestamp": pa.array(ts, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
-                     "source": pa.array(src, pa.string())})
+    from .core import capsule_parts
+    with capsule_parts(t):  # the chain, batches' key ids and the value arena, read under the lock
+        rec_i, ids, types, keys, pols, mags, ts, src = ([] for _ in range(8))
+        vals: List[np.ndarray] = []
+        for i, r in enumerate(t.chain.records):
+            if r.kind == "delta":
+                rec_i.append(i)
+                ids.append(r.id)
+                types.append(r.delta_type.name.lower())
+                keys.append(r.key)
+                pols.append(r.strength.polarity)
+                mags.append(r.strength.magnitude)
+                ts.append(r.timestamp)
+                src.append(r.source)
+                vals.append(r.value)
+            elif r.kind == "batch":
+                m = len(r)
+                rec_i.extend([i] * m)
+                ids.extend(f"{r.id}#{j}" for j in range(m))
+                types.extend(("create", "update", "delete", "merge")[c] for c in r.types.tolist())
+                keys.extend(r.keys)
+                pols.extend(r.strengths["polarity"].tolist())
+                mags.extend(r.strengths["magnitude"].tolist())
+                ts.extend(r.timestamps.tolist())
+                src.extend([r.source] * m)
+                vals.extend(r.value(j) for j in range(m))
+        lens = np.array([len(v) for v in vals], np.int64)
+        offsets = np.zeros(len(vals) + 1, np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        flat = np.concatenate(vals) if vals else np.zeros(0, SIGNAL)
+        return pa.table({"record": pa.array(rec_i, pa.int64()), "id": pa.array(ids, pa.string()),
+                         "delta_type": pa.array(types, pa.string()), "key": pa.array(keys, pa.string()),
+                         "value": signals_to_arrow(flat, offsets),
+                         "strength_polarity": pa.array(pols, pa.int8()),
+                         "strength_magnitude": pa.array(mags, pa.uint8()),
+                         "timestamp": pa.array(ts, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+                         "source": pa.array(src, pa.string())})
 
 
 def to_parquet(t: "Thermogram", path: Any, **kwargs: Any) -> None:
@@ -371,3 +375,26 @@ def verify_archive(folder: Any, *, replay: bool = True) -> ArchiveReport:
             rep.problems.append(f"records do not replay: {e}")
     rep.ok = not (rep.missing or rep.extra or rep.changed or rep.problems)
     return rep
+
+
+def to_pandas(t: "Thermogram", values: str = "float32"):
+    """Every consolidated entry as a ``pandas.DataFrame``, rows by (layer, key).
+
+    Columns as in :func:`to_arrow`, with ``layer`` an ordered categorical (hot < warm <
+    cool < cold, so sorting and grouping follow the thermal order, not the alphabet) and
+    ``updated_at`` a ``datetime64[ns, UTC]`` column. ``values="float32"`` (default) gives each
+    row's ``value`` as a float32 array of signed values (polarity × magnitude / 255, as
+    :func:`thermogram.signals_to_floats`); ``values="signals"`` keeps the SIGNAL vectors.
+    Needs pandas.
+    """
+    import pandas as pd
+    from .signal import signals_to_floats
+    if values not in ("float32", "signals"):
+        raise ValidationError(f"values must be 'float32' or 'signals', got {values!r}")
+    table = to_arrow(t)
+    flat, offsets = signals_from_arrow(table.column("value"))
+    df = table.drop_columns(["value"]).to_pandas()
+    df["layer"] = pd.Categorical(df["layer"], categories=LAYERS, ordered=True)
+    conv = signals_to_floats(flat) if values == "float32" else flat
+    df["value"] = pd.Series(np.split(conv, offsets[1:-1]) if len(df) else [], index=df.index, dtype=object)
+    return df

@@ -34,10 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     d = sub.add_parser("demo", help="run the embedded demo: activation stream -> spiking network -> capsule",
-                       description="A synthetic activation stream (drifting latent concepts with noise) "
-                                   "runs through the embedded spiking network with prototype learning "
-                                   "into a file-backed capsule, with periodic decay and consolidation, a "
-                                   "checkpoint, chain verification and a replay. Writes FOLDER/demo.thermo "
+                       description="A synthetic activation stream (drifting latent concepts with noise, "
+                                   "and a forgetting phase in which one concept stops) runs through the "
+                                   "embedded spiking network with prototype learning; its weight deltas and "
+                                   "each tick's tokens (over 10,000 entries by the end) go into a file-backed "
+                                   "capsule with periodic decay, consolidation and thermal transitions, then a "
+                                   "checkpoint, chain verification and a replay; prototype purity is compared "
+                                   "with an online k-means baseline. Writes FOLDER/demo.thermo "
                                    "(plus its journal) and FOLDER/report.png; earlier demo files there are "
                                    "replaced. Exit status 0 only if every check passes.")
     d.add_argument("--ticks", type=_positive, default=2000,
@@ -64,43 +67,117 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("inspect", help="describe a capsule file (v1 or v2)",
                        description="Layers, counts, strength summary, configuration, head hash, format.")
-    i.add_argument("file")
+    i.add_argument("file", help="capsule file")
     i.add_argument("--json", action="store_true", help="print the description as JSON")
 
     v = sub.add_parser("verify", help="check a capsule file; exit 0 only if every check passes",
                        description="Checksums, every record's hash and link, the state digest "
                                    "(and with --key, a signed head).")
-    v.add_argument("file")
+    v.add_argument("file", help="capsule file")
     v.add_argument("--key", action="append", default=[],
                    help="trusted HMAC secret as hex (repeatable): also require a signed head")
 
-    e = sub.add_parser("export", help="export a capsule to json, parquet or an archive folder")
-    e.add_argument("file")
-    e.add_argument("--to", required=True, choices=["json", "parquet", "archive"])
-    e.add_argument("out")
+    e = sub.add_parser("export", help="export a capsule to json, parquet or an archive folder",
+                       description="Write the capsule FILE to OUT without changing it. json: the "
+                                   "reference crate's export shape (entries with their layer, the delta "
+                                   "history, metadata), for reading by other tools; it is not a capsule "
+                                   "and cannot be loaded back (keep the .thermo file). parquet: one row "
+                                   "per entry. archive: a new folder of Parquet files (state, records, "
+                                   "deltas) with a SHA-256 manifest. The folder OUT goes into must exist; "
+                                   "an existing file OUT is replaced atomically.")
+    e.add_argument("file", help="capsule file (.thermo v1 or v2, or the reference's JSON capsule)")
+    e.add_argument("--to", required=True, choices=["json", "parquet", "archive"], help="output kind")
+    e.add_argument("out", help="output file (json, parquet) or new folder (archive)")
 
-    c = sub.add_parser("convert", help="rewrite a capsule as .thermo v1 or v2")
-    c.add_argument("file")
-    c.add_argument("--to", required=True, choices=["v1", "v2"])
-    c.add_argument("out")
+    c = sub.add_parser("convert", help="rewrite a capsule as .thermo v1 or v2",
+                       description="Save the capsule FILE as OUT in .thermo v2 (everything: state, "
+                                   "configuration, the whole record history, extensions) or v1 (the "
+                                   "reference crate's format: entries and pending deltas only). Converting "
+                                   "to v1 prints a warning naming what is dropped.")
+    c.add_argument("file", help="capsule file (.thermo v1 or v2, or the reference's JSON capsule)")
+    c.add_argument("--to", required=True, choices=["v1", "v2"], help="output format")
+    c.add_argument("out", help="output file (the folder must exist)")
 
-    r = sub.add_parser("replay", help="rebuild a capsule from its records and compare state digests")
-    r.add_argument("file")
+    r = sub.add_parser("replay", help="rebuild a capsule from its records and compare state digests",
+                       description="Load FILE, rebuild a capsule from its records alone "
+                                   "(Thermogram.replay) and compare state digests and head hashes. Exit "
+                                   "status 0 only if both match.")
+    r.add_argument("file", help="capsule file")
+
+    rc = sub.add_parser("recover", help="repair a file-backed capsule whose journal is damaged",
+                        description="Keep the verified prefix of the capsule's journal segment and move "
+                                    "every byte after it to a new FILE.journal.quarantine file (never "
+                                    "overwriting one); prints what was kept and what was moved. Exit "
+                                    "status 0 when the capsule opens afterwards.")
+    rc.add_argument("file")
     return p
+
+
+def cmd_recover(args) -> int:
+    """``thermogram recover FILE``: see :meth:`thermogram.Thermogram.recover`."""
+    from .core import Thermogram
+    if not os.path.exists(args.file):
+        raise ThermogramError(f"{args.file}: no such file")
+    report = Thermogram.recover(args.file)
+    for line in report.lines():
+        print(line)
+    with Thermogram.open(args.file) as t:
+        print(f"opens: {len(t.records())} records, head {t.head_hash[:16]}")
+    return 0
+
+
+def _check_input(path: str) -> None:
+    """Raise a :class:`ThermogramError` unless ``path`` is an existing file."""
+    if not os.path.exists(path):
+        raise ThermogramError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise ThermogramError(f"{path} is a directory, not a capsule file")
+
+
+def _check_output(path: str, *, folder: bool = False, example: str = "out") -> None:
+    """Raise a :class:`ThermogramError` unless ``path`` can be written as an output.
+
+    The folder that ``path`` goes into must exist (nothing is created on the way). A file
+    output (``folder=False``) must not name a directory; a folder output must not exist.
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ThermogramError(f"{path}: folder {parent} does not exist (create it first)")
+    if folder:
+        if os.path.exists(path):
+            raise ThermogramError(f"{path} exists; an archive is written once into a new folder")
+    elif os.path.isdir(path):
+        raise ThermogramError(f"{path} is a directory; give a file name such as "
+                              f"{os.path.join(path, example)}")
 
 
 def _load(path: str):
     from .core import Thermogram
-    if not os.path.exists(path):
-        raise ThermogramError(f"{path}: no such file")
+    _check_input(path)
     return Thermogram.load(path, verify=False)
+
+
+def _triggers_text(triggers: List[List]) -> str:
+    """Consolidation triggers as words: ``every 1000 deltas, every 24 h``."""
+    words = []
+    for kind, value in triggers:
+        if kind == "delta_count":
+            words.append(f"every {value} deltas")
+        elif kind == "time_period":
+            words.append(f"every {value} h")
+        elif kind == "dirty_size":
+            words.append(f"at {value:,} pending bytes")
+        elif kind == "manual":
+            words.append("manual")
+        else:
+            words.append(f"{kind} {value}")
+    return ", ".join(words) if words else "none"
 
 
 def _describe(path: str) -> dict:
     import numpy as np
     from .io import detect_format, rfc3339
-    if not os.path.exists(path):
-        raise ThermogramError(f"{path}: no such file")
+    _check_input(path)
     with open(path, "rb") as f:
         head = f.read(64)
     fmt = detect_format(head) if head else "empty"
@@ -152,7 +229,7 @@ def cmd_inspect(args) -> int:
     tc = d["thermal_config"]
     print(f"  thermal: decay {[x[1] for x in tc['decay_rates']]}, promote at "
           f"{[x[1] for x in tc['promotion_thresholds']]}, demote below {[x[1] for x in tc['demotion_thresholds']]}")
-    print(f"  policy: triggers {d['policy']['triggers']}")
+    print(f"  policy: consolidate {_triggers_text(d['policy']['triggers'])}")
     print(f"  head {d['head_hash']}")
     return 0
 
@@ -171,8 +248,7 @@ def cmd_verify(args) -> int:
     """
     from .core import Thermogram
     from .errors import ChainError
-    if not os.path.exists(args.file):
-        raise ThermogramError(f"{args.file}: no such file")
+    _check_input(args.file)
     try:
         keys = [bytes.fromhex(k) for k in args.key]
     except ValueError:
@@ -198,6 +274,8 @@ def cmd_export(args) -> int:
     ``args.to`` is ``"json"`` (without consolidating first), ``"parquet"`` or ``"archive"``
     (a folder). Returns 0.
     """
+    _check_output(args.out, folder=args.to == "archive",
+                  example="export.json" if args.to == "json" else "state.parquet")
     t = _load(args.file)
     if args.to == "json":
         t.export_to_json(args.out, consolidate=False)
@@ -211,11 +289,40 @@ def cmd_export(args) -> int:
 
 def cmd_convert(args) -> int:
     """``thermogram convert``: save ``args.file`` to ``args.out`` in .thermo format ``args.to``
-    (``"v1"`` or ``"v2"``). Returns 0."""
+    (``"v1"`` or ``"v2"``).
+
+    Converting to v1 prints a warning on stderr naming what the reference's format cannot
+    hold: the record history before the pending deltas and the extensions.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    _check_output(args.out, example=f"{args.to}.thermo")
     t = _load(args.file)
     t.save(args.out, format=args.to)
     print(f"wrote {args.out} (.thermo {args.to})")
+    if args.to == "v1":
+        lost = _dropped_by_v1(t, args.out)
+        if lost:
+            print(f"thermogram: warning: .thermo v1 keeps the entries and pending deltas only; "
+                  f"dropped: {'; '.join(lost)}", file=sys.stderr)
     return 0
+
+
+def _dropped_by_v1(t, out: str) -> List[str]:
+    """What the v1 file ``out`` lost from ``t``, in words (empty when nothing was lost)."""
+    back = _load(out)
+    lost = []
+    n, m = len(t.records()), len(back.records())
+    if m < n:
+        lost.append(f"history ({n} records -> {m})")
+    if t.extensions:
+        lost.append(f"extensions {sorted(t.extensions)}")
+    if t.semantics != back.semantics:
+        lost.append(f"semantics {t.semantics!r} (reads back as {back.semantics!r})")
+    return lost
 
 
 def cmd_replay(args) -> int:
@@ -265,7 +372,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                            plot=not args.no_plot, out=sys.stdout)
             return 0 if res.ok else 1
         return {"inspect": cmd_inspect, "verify": cmd_verify, "export": cmd_export,
-                "convert": cmd_convert, "replay": cmd_replay}[args.command](args)
+                "convert": cmd_convert, "replay": cmd_replay, "recover": cmd_recover}[args.command](args)
     except (ThermogramError, OSError) as e:
         if args.debug:
             raise

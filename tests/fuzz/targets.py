@@ -17,8 +17,10 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 
 def conformance_thermo_dir() -> pathlib.Path:
+    """The reference's ``.thermo`` files: $THERMOGRAM_CONFORMANCE_DIR/thermo, default
+    tests/data/conformance/thermo."""
     env = os.environ.get("THERMOGRAM_CONFORMANCE_DIR")
-    base = pathlib.Path(env) if env else HERE.parent.parent.parent / "shared" / "conformance"
+    base = pathlib.Path(env) if env else HERE.parent / "data" / "conformance"
     return base / "thermo"
 
 
