@@ -151,3 +151,144 @@ class SplitSuite:
         self.colony.split(0)
 
     time_split.__doc__ = "Split member 0 into two members."
+
+
+# ----------------------------------------------------------------------------- distributed members
+# Members resident on Dask workers (ThermogramColony.distributed): ingest of routed batches,
+# a consolidation round, a read round trip, against the in-process colony. Each suite starts a
+# LocalCluster of 2 worker processes (1 thread each) in setup; skipped without dask.distributed.
+# THERMOGRAM_BENCH_DIST_N sets the deltas ingested and the entries consolidated (default 1,000,000).
+
+DIST_N = int(__import__("os").environ.get("THERMOGRAM_BENCH_DIST_N", N))
+DIST_BATCH = 10_000
+
+
+def _dist_cluster():
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:  # optional extra thermogram[distributed]: skipped without it
+        raise NotImplementedError("dask.distributed is not installed") from None
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    return cluster, Client(cluster)
+
+
+def _dist_batches(n=DIST_N):
+    """``n`` routed update deltas (keys in shuffled order, 8 signals) in batches of 10,000."""
+    from thermogram import DeltaBatch, Signal
+
+    from .common import COLONY_T0, colony_values
+
+    def build():
+        ks, vals = keys(n, shuffled=True), colony_values(n)
+        return [DeltaBatch.from_arrays(ks[i:i + DIST_BATCH], vals[i:i + DIST_BATCH], Signal.positive(200),
+                                       "update", clock=lambda: COLONY_T0, id=f"ingest-{i}")
+                for i in range(0, n, DIST_BATCH)]
+    return _memo.setdefault(("dist-batches", n), build())
+
+
+def _dist_colony(kind, client=None):
+    """A 16-member colony: in process, or resident on the cluster (``fsync`` from ``kind``)."""
+    import tempfile
+
+    from thermogram import ConsolidationPolicy
+    from thermogram.colony.distributed import fixed_topology_config
+
+    from .common import StepClock
+    kw = dict(members=MEMBERS, clock=StepClock(), policy=ConsolidationPolicy.manual_only())
+    if kind in ("in-process", "serial"):
+        return ThermogramColony("bench", "bench", config=fixed_topology_config(MEMBERS), executor="serial",
+                                **kw), None
+    folder = tempfile.mkdtemp(prefix="thermogram-dist-")
+    fsync = "never" if kind.endswith("fsync-never") else "always"
+    return ThermogramColony.distributed(client, folder, "bench", "bench", fsync=fsync, **kw), folder
+
+
+class _DistSuite:
+    number = 1
+    repeat = (1, 3, 120.0)
+    timeout = 1800
+
+    def _start(self, kind):
+        self.cluster = self.client = self.folder = None
+        if kind not in ("in-process", "serial"):
+            self.cluster, self.client = _dist_cluster()
+        self.colony, self.folder = _dist_colony(kind, self.client)
+
+    def teardown(self, kind):
+        import shutil
+        if self.client is not None:
+            self.colony.close()
+            self.client.close()
+            self.cluster.close()
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class DistributedIngestSuite(_DistSuite):
+    """Ingest ``DIST_N`` routed deltas via ``apply_batch`` in batches of 10,000 (16 members)."""
+
+    params = ["in-process", "cluster", "cluster-fsync-never"]
+    param_names = ["colony"]
+
+    def setup(self, kind):
+        self.batches = _dist_batches()
+        self._start(kind)
+
+    def time_ingest(self, kind):
+        for b in self.batches:
+            self.colony.apply_batch(b)
+
+    time_ingest.__doc__ = "Route and apply every batch (on the cluster: one message per member per batch)."
+
+    def track_wire_bytes_per_delta(self, kind):
+        from thermogram.colony import routing
+        b = self.batches[0]
+        parts = routing.split_batch(b, self.colony.route_many(b.keys), self.colony.member_ids)
+        return sum(len(sub.canonical_bytes()) for _, sub in parts) / len(b)
+
+    track_wire_bytes_per_delta.unit = "bytes"
+    track_wire_bytes_per_delta.__doc__ = "Payload bytes sent per delta (the sub-batches' record bytes)."
+
+
+class DistributedConsolidateSuite(_DistSuite):
+    """One consolidation round of 16 members holding ``DIST_N`` entries and ``DIST_N`` pending updates."""
+
+    params = ["serial", "cluster"]
+    param_names = ["colony"]
+
+    def setup(self, kind):
+        from thermogram import DeltaBatch, Signal
+
+        from .common import COLONY_T0, colony_values
+        self._start(kind)
+        ks = keys(DIST_N)
+        self.colony.apply_batch(DeltaBatch.from_arrays(ks, colony_values(DIST_N), Signal.positive(200),
+                                                       "update", clock=lambda: COLONY_T0))
+        self.colony.consolidate()
+        self.colony.apply_batch(DeltaBatch.from_arrays(ks, colony_values(DIST_N, seed=1), Signal.positive(220),
+                                                       "update", clock=lambda: COLONY_T0 + 1))
+
+    def time_consolidate(self, kind):
+        self.colony.consolidate()
+
+    time_consolidate.__doc__ = "Fold every pending update; on the cluster each member runs in place."
+
+
+class DistributedReadSuite(_DistSuite):
+    """100 single-key reads of a 16-member colony of 10,000 keys (per read: time / 100)."""
+
+    params = ["in-process", "cluster"]
+    param_names = ["colony"]
+    number = 5
+
+    def setup(self, kind):
+        self._start(kind)
+        self.colony.apply_batch(_dist_batches(DIST_BATCH)[0])
+        self.keys = list(_dist_batches(DIST_BATCH)[0].keys[:100])
+
+    def time_read(self, kind):
+        r = self.colony.read
+        for k in self.keys:
+            r(k)
+
+    time_read.__doc__ = "One round trip to the owning member per read."

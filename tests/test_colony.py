@@ -39,8 +39,9 @@ def v(*pairs):
 def fill(c, keys, dim=2, seed=0, types="update"):
     rng = np.random.default_rng(seed)
     vals = rng.uniform(-1, 1, (len(keys), dim)).astype(np.float32)
+    n = sum(len(m.records()) for m in c.members)  # each fill its own id, deterministic per colony
     c.apply_batch(DeltaBatch.from_arrays(list(keys), vals, Signal.MAX_POSITIVE, types, clock=lambda: T0,
-                                         id=f"fill-{seed}"))
+                                         id=f"fill-{seed}-{n}"))
 
 
 def snapshot(c):

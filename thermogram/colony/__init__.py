@@ -44,6 +44,8 @@ display
     HTML display for notebooks.
 colony
     The :class:`ThermogramColony` class, orchestrating the above.
+distributed
+    Members resident on Dask workers (:meth:`ThermogramColony.distributed`).
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..consolidation import ConsolidationPolicy
 from ..core import Thermogram
 from ..delta import Clock, Delta, DeltaBatch, validate_key
-from ..errors import ValidationError
+from ..errors import FormatError, ValidationError
 from ..limits import Limits
 from ..neuromod import NeuromodState, NeuromodSyncConfig
 from ..plasticity import PlasticityRule
@@ -230,11 +230,13 @@ class ThermogramColony:
 
     def member_count(self) -> int:
         """Number of members."""
-        return len(self._members)
+        with self._lock:
+            return len(self._members)
 
     def member(self, ref: MemberRef) -> Thermogram:
         """A member by index or id."""
-        return self._members[self._index(ref)]
+        with self._lock:
+            return self._members[self._index(ref)]
 
     def _index(self, ref: MemberRef) -> int:
         if isinstance(ref, str):
@@ -308,33 +310,38 @@ class ThermogramColony:
         Looks in the key -> member cache first, then hashes the locality key
         and bisects the range starts.
         """
-        m = self._cache.get(key)
-        if m is not None:
+        with self._lock:
+            m = self._cache.get(key)
+            if m is not None:
+                return m
+            m = routing.route_key(key, self._locality, self._bounds, self._owners)
+            if self._route_cache_max:
+                if len(self._cache) >= self._route_cache_max:
+                    self._cache = {}
+                self._cache[key] = m
             return m
-        m = routing.route_key(key, self._locality, self._bounds, self._owners)
-        if self._route_cache_max:
-            if len(self._cache) >= self._route_cache_max:
-                self._cache = {}
-            self._cache[key] = m
-        return m
 
     def route_many(self, keys: Sequence[str]) -> np.ndarray:
         """Member index of each key (int64 array), vectorised: one hashing
         kernel and one range-assignment kernel over all keys."""
-        return routing.assign(self.key_hashes(keys), self._bounds_np, self._owners_np)
+        with self._lock:
+            return routing.assign(self.key_hashes(keys), self._bounds_np, self._owners_np)
 
     def member_for(self, key: str) -> Thermogram:
         """The member capsule that holds (or will hold) ``key``."""
-        return self._members[self.route(key)]
+        with self._lock:
+            return self._members[self.route(key)]
 
     def ranges(self) -> List[Tuple[int, int, str]]:
         """The hash ranges: ``(start, end_exclusive, member id)``, in hash order."""
-        return routing.ranges(self._bounds, self._owners, self.member_ids)
+        with self._lock:
+            return routing.ranges(self._bounds, self._owners, self.member_ids)
 
     def hash_share(self, ref: MemberRef) -> float:
         """Fraction of the hash space a member owns."""
-        i = self._index(ref)
-        return sum(e - b for b, e, mid in self.ranges() if mid == self._members[i].id) / HASH_SPACE
+        with self._lock:
+            i = self._index(ref)
+            return sum(e - b for b, e, mid in self.ranges() if mid == self._members[i].id) / HASH_SPACE
 
     # ------------------------------------------------------------------ reads
     def read(self, key: str) -> Optional[np.ndarray]:
@@ -351,6 +358,13 @@ class ThermogramColony:
         """``(value, strength, layer)`` or None; a pending change reports ``HOT``."""
         with self._lock:
             return self._members[self.route(key)].read_with_state(key)
+
+    def read_many(self, keys: Sequence[str]) -> List[Optional[np.ndarray]]:
+        """Values of many keys (None where missing), in order; routed in one vectorised pass."""
+        keys = list(keys)
+        with self._lock:
+            members = self._members
+            return [members[i].read(k) for k, i in zip(keys, self.route_many(keys).tolist())]
 
     def read_layer(self, key: str, state: Any) -> Optional[Dict[str, Any]]:
         """The key's consolidated entry in one layer (``key, value, strength,
@@ -498,17 +512,20 @@ class ThermogramColony:
 
     def member_neuromod(self, ref: MemberRef) -> NeuromodState:
         """A member's own neuromodulator levels (e.g. for its SNN's ``process``)."""
-        return self._neuro[self._index(ref)]
+        with self._lock:
+            return self._neuro[self._index(ref)]
 
     def neuromod_sync(self, ref: MemberRef) -> NeuromodSyncConfig:
         """How a member follows the central levels."""
-        return self._sync[self._index(ref)]
+        with self._lock:
+            return self._sync[self._index(ref)]
 
     def set_neuromod_sync(self, ref: MemberRef, config: NeuromodSyncConfig) -> None:
         """Set how a member follows the central levels: ``NeuromodSyncConfig.full_sync()``
         (copy), ``default()`` (partial: 10% of the gap) or ``independent()``."""
         _check_type(config, NeuromodSyncConfig, "config")
-        self._sync[self._index(ref)] = config
+        with self._lock:
+            self._sync[self._index(ref)] = config
 
     def sync_neuromod(self) -> int:
         """Pull every member's levels toward the central ones by its sync config;
@@ -679,8 +696,32 @@ class ThermogramColony:
                 if self._path is None:
                     raise ValidationError("save() needs a folder (the colony was never saved or opened)")
                 folder = self._path
-            self._path = persist.save_folder(folder, self._members, self._manifest)
+            path = os.fspath(folder)
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise ValidationError(f"cannot save a colony to {path}: it exists and is not a folder "
+                                      "(a colony is saved as a folder of member files)")
+            try:
+                self._path = persist.save_folder(folder, self._members, self._manifest)
+            except (FileExistsError, NotADirectoryError) as e:  # a path component is a file
+                raise ValidationError(f"cannot save a colony to {path}: {e}") from None
             return self._path
+
+    @staticmethod
+    def distributed(client: Any, folder: Any, id: str, name: str, rule: Optional[PlasticityRule] = None,
+                    config: Optional[ColonyConfig] = None, **kwargs: Any) -> "Any":
+        """A colony whose members live on the workers of a Dask cluster.
+
+        Each member is a Dask actor owning a file-backed capsule in ``folder``
+        (which every worker must reach); calls are routed here and only each
+        member's part travels. Returns a
+        :class:`~thermogram.colony.distributed.DistributedColony`, which has the
+        routing, read, write, consolidation and digest methods of this class
+        (splits, merges and rebalancing are not supported there yet). Keyword
+        arguments: ``members``, ``clock``, ``locality``, ``policy``, ``limits``,
+        ``neuromod``, ``neuromod_sync``, ``fsync``, ``max_retries``.
+        """
+        from .distributed import DistributedColony
+        return DistributedColony(client, folder, id, name, rule, config, **kwargs)
 
     @classmethod
     def open(cls, folder: Any, *, clock: Optional[Clock] = None,
@@ -696,11 +737,14 @@ class ThermogramColony:
         ``limits``, ``max_workers``, ...).
         """
         folder = os.path.abspath(os.fspath(folder))
-        doc = persist.read_manifest(folder)
-        if doc.get("locality") == "custom" and locality is None:
-            raise ValidationError("this colony was saved with a custom locality: pass locality= to open it")
-        return cls(doc["id"], doc["name"], clock=clock, locality=locality,
-                   _restore={"doc": doc, "folder": folder, "verify": verify}, **kwargs)
+        if not os.path.isdir(folder):
+            raise FormatError(f"{folder} holds no colony (not a folder)")
+        with persist.folder_lock(folder, shared=True):  # never a save half done
+            doc = persist.read_manifest(folder)
+            if doc.get("locality") == "custom" and locality is None:
+                raise ValidationError("this colony was saved with a custom locality: pass locality= to open it")
+            return cls(doc["id"], doc["name"], clock=clock, locality=locality,
+                       _restore={"doc": doc, "folder": folder, "verify": verify}, **kwargs)
 
     def _restore(self, r: Dict[str, Any]) -> None:
         st = persist.restore(r["doc"], r["folder"], colony_id=self._id, name=self._name, verify=r["verify"],
@@ -730,3 +774,16 @@ class ThermogramColony:
 def _check_type(value: Any, kind: type, name: str) -> None:
     if not isinstance(value, kind):
         raise ValidationError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+
+
+LOCK_FREE_SAFE: Dict[str, str] = {
+    "__iter__": "iterates a snapshot taken by keys(), which holds the lock",
+    "__len__": "calls total_entries(), which holds the lock",
+    "__repr__": "calls stats(), which holds the lock",
+    "key_hash": "a pure function of the key and the locality, fixed at construction",
+    "key_hashes": "a pure function of the keys and the locality, fixed at construction",
+    "open": "builds a new colony (no shared state)",
+    "distributed": "builds a new colony (no shared state)",
+}
+"""Public methods of :class:`ThermogramColony` that do not take its lock themselves, and why
+that is safe; every other public method holds the lock for its whole run."""
