@@ -1,9 +1,10 @@
 """asv suites for the core capsule: deltas, apply, reads, layer maintenance,
 consolidation, plasticity, hashing and memory.
 
-Workloads mirror the reference crate's criterion benches (see
-``../shared/REFERENCE_NUMBERS.md``) so that ``tools/compare_reference.py``
-can put the numbers side by side; the builders (``make_batch``,
+Workloads mirror the reference crate's benches (its harness in ``../shared/peer``
+runs them, and runs these suites' own definitions with ``harness extra``) so that
+``tools/compare_reference.py`` can put the numbers of one run side by side (suites
+on the crate's exact definitions where ours differ: ``bench_reference_workloads``); the builders (``make_batch``,
 ``read_capsule``, ``spread_capsule``...) live in ``benchmarks/common.py`` and are
 shared with that script's ``--direct`` mode, so both measure the same work.
 

@@ -35,11 +35,15 @@ os.register_at_fork(after_in_child=lambda: _rng.seed(os.urandom(32)))
 
 def new_id() -> str:
     """A random RFC 4122 version-4 UUID string."""
-    b = _rng.getrandbits(128)
-    b = (b & ~(0xF << 76)) | (0x4 << 76)
-    b = (b & ~(0xC << 62)) | (0x2 << 62)
-    h = "%032x" % b
+    h = ((_rng.getrandbits(128) & _UUID_KEEP) | _UUID_SET).to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# RFC 4122 version 4: bits 76-79 are the version (0100), bits 62-63 the variant (10)
+_UUID_KEEP = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID_SET = (0x4 << 76) | (0x2 << 62)
+# polarity bytes a SIGNAL value may hold (-1, 0, +1 as int8)
+_POLARITY_BYTES = b"\x00\x01\xff"
 
 
 class DeltaType(enum.IntEnum):
@@ -56,12 +60,18 @@ class DeltaType(enum.IntEnum):
         return parse_int_enum(cls, value, "delta type", "create, update, delete or merge")
 
 
-def validate_key(key: Any, what: str = "key") -> str:
-    """Return ``key`` if it is a non-empty str encodable as UTF-8, else raise."""
+def validate_key(key: Any, what: str = "key", *, allow_empty: bool = False) -> str:
+    """Return ``key`` if it is a str encodable as UTF-8, else raise.
+
+    The empty key is rejected unless ``allow_empty``: the reference crate accepts it, so
+    deltas, reads and capsules with ``semantics="reference"`` allow it, while new writes
+    under the default semantics keep rejecting it (README, *Semantics and the reference*).
+    """
     if not isinstance(key, str):
         raise ValidationError(f"{what} must be a str, got {type(key).__name__}")
-    if not key:
-        raise ValidationError(f"{what} must not be empty")
+    if not key and not allow_empty:
+        raise ValidationError(f"{what} must not be empty (the empty key is accepted only by "
+                              "capsules with semantics='reference' and in files the reference wrote)")
     try:
         key.encode("utf-8")
     except UnicodeEncodeError:
@@ -140,7 +150,8 @@ class Delta(HashedRecord):
         ``"create"``, ``"update"``, ``"delete"`` or ``"merge"`` (any case), or
         the :class:`DeltaType` member or its code.
     key : str
-        The key changed: non-empty, valid UTF-8.
+        The key changed: valid UTF-8. It may be empty, as in the reference crate; a capsule
+        with the default ``semantics="fixed"`` refuses to apply such a delta.
     value : array_like, optional
         The new value: a 1-D SIGNAL vector, or signed floats converted with
         :func:`~thermogram.signal.signals_from_floats` (clamped to [-1, 1]).
@@ -172,7 +183,7 @@ class Delta(HashedRecord):
     Raises
     ------
     ValidationError
-        If a field is malformed: unknown type, empty or non-UTF-8 key, NaN or
+        If a field is malformed: unknown type, non-UTF-8 key, NaN or
         infinite value, bad polarity, timestamp outside int64, non-str source.
 
     See Also
@@ -203,14 +214,28 @@ class Delta(HashedRecord):
                  prev_hash: Optional[str] = None, id: Optional[str] = None,
                  observation_count: Optional[int] = None, custom: Optional[bytes] = None,
                  clock: Optional[Clock] = None):
-        self.delta_type = DeltaType.parse(delta_type)
-        self.key = validate_key(key)
-        self.value = _EMPTY if value is None else as_signal_vector(value)
+        self.delta_type = delta_type if type(delta_type) is DeltaType else DeltaType.parse(delta_type)
+        # an ASCII str is valid UTF-8: only other keys go through the full check
+        self.key = key if type(key) is str and key.isascii() else validate_key(key, allow_empty=True)
+        if value is None:
+            self.value = _EMPTY
+        elif (type(value) is np.ndarray and value.ndim == 1 and 0 < value.shape[0] <= 256
+              and (value.dtype is SIGNAL or value.dtype == SIGNAL)):
+            # a short SIGNAL vector (the common case): copied into an immutable bytes object
+            # (so the array over it is read-only for good), polarities checked on the raw
+            # bytes; as_signal_vector raises the usual error for a bad one
+            b = value.tobytes()
+            if b[0::2].translate(None, _POLARITY_BYTES):
+                as_signal_vector(value)
+            self.value = np.frombuffer(b, SIGNAL)
+        else:
+            self.value = as_signal_vector(value)
         if not isinstance(source, str):
             raise ValidationError(f"source must be a str, got {type(source).__name__}")
         self.source = source
-        self.strength = Signal.MAX_POSITIVE if strength is None else Signal.coerce(strength, "strength")
-        self.timestamp = _timestamp(timestamp, clock)
+        self.strength = (Signal.MAX_POSITIVE if strength is None
+                         else strength if type(strength) is Signal else Signal.coerce(strength, "strength"))
+        self.timestamp = time.time_ns() if timestamp is None and clock is None else _timestamp(timestamp, clock)
         if prev_hash is not None and not isinstance(prev_hash, str):
             raise ValidationError("prev_hash must be a hex str or None")
         self.prev_hash = prev_hash
@@ -276,8 +301,17 @@ class Delta(HashedRecord):
     def copy(self) -> "Delta":
         """A shallow copy: a new Delta with the same fields and cached hash (``value`` is shared)."""
         d = object.__new__(Delta)
-        for s in Delta.__slots__:
-            object.__setattr__(d, s, getattr(self, s))
+        d.id = self.id
+        d.delta_type = self.delta_type
+        d.key = self.key
+        d.value = self.value
+        d.timestamp = self.timestamp
+        d.source = self.source
+        d.strength = self.strength
+        d.observation_count = self.observation_count
+        d.custom = self.custom
+        d.prev_hash = self.prev_hash
+        d._hash = self._hash
         return d
 
     def to_dict(self) -> dict:
@@ -306,9 +340,13 @@ class Delta(HashedRecord):
 
 def _as_value_columns(values: Any, n: int):
     """(flat SIGNAL array, int64 offsets[n+1]) from the accepted value layouts."""
+    if isinstance(values, tuple) and len(values) == 2 and _looks_like_float_offsets(values, n):
+        # (flat, offsets) with float offsets: refused, never read as a second value row
+        raise ValidationError(f"value offsets must be an integer array, got dtype {values[1].dtype}")
     if isinstance(values, tuple) and len(values) == 2 and isinstance(values[1], np.ndarray) \
             and values[1].dtype.kind in "iu":
         flat = as_signal_vector(values[0], "values")
+        _check_int_range(values[1], "value offsets", 0, 2 ** 63)
         offs = np.ascontiguousarray(values[1], dtype=np.int64)
         if offs.shape != (n + 1,) or offs[0] != 0 or offs[-1] != flat.shape[0] or (np.diff(offs) < 0).any():
             raise ValidationError("value offsets must be non-decreasing, start at 0, end at len(values)")
@@ -343,6 +381,31 @@ def _as_value_columns(values: Any, n: int):
         return flat, offs
     raise ValidationError("values must be a 2-D SIGNAL/float array, a list of vectors, "
                           "or a (flat, offsets) pair")
+
+
+def _looks_like_float_offsets(values: tuple, n: int) -> bool:
+    """Whether a 2-tuple ``values`` is a ``(flat, offsets)`` pair with float offsets: the second
+    item a float array of n + 1 entries (for n == 2, where it could also be a row of three
+    values, only when it also runs from 0 to ``len(flat)``, non-decreasing)."""
+    flat, offs = values
+    if not isinstance(offs, np.ndarray) or offs.dtype.kind != "f" or offs.shape != (n + 1,):
+        return False
+    if n != 2:
+        return True
+    try:
+        m = len(flat)
+    except TypeError:
+        return False
+    return bool(offs[0] == 0 and offs[-1] == m and (np.diff(offs) >= 0).all())
+
+
+def _check_int_range(a: np.ndarray, what: str, lo: int, hi: int) -> None:
+    """Raise :class:`ValidationError` unless the integer array ``a`` lies in ``[lo, hi)``
+    (checked before any cast, so a uint64 2**63 is never read as -2**63)."""
+    if a.dtype.kind not in "iu":
+        raise ValidationError(f"{what} must be integers, got dtype {a.dtype}")
+    if a.size and (int(a.min()) < lo or int(a.max()) >= hi):
+        raise ValidationError(f"{what} must lie in [{lo}, {hi})")
 
 
 def _uniform(one: np.ndarray, n: int) -> np.ndarray:
@@ -559,6 +622,7 @@ class DeltaBatch(HashedRecord):
             ts = np.asarray(timestamps)
             if ts.dtype.kind not in "iu" or ts.shape != (n,):
                 raise ValidationError("timestamps must be int64 nanoseconds, one per key")
+            _check_int_range(ts, "timestamps", -(2 ** 63), 2 ** 63)
             ts = ts.astype(np.int64)
         return cls(keys, ty, flat, offs, st, ts, source=source, id=id, clock=clock)
 

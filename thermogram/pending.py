@@ -74,6 +74,7 @@ class PendingLog:
         self.kprev = np.full(capacity, NOT_KEPT, np.int64)
         self.kown = np.zeros(capacity, np.int64)
         self.n = 0
+        store._pview.clear()  # row numbers start again
         self.overlay: Dict[str, int] = {}
         self.dirty_bytes = 0
         self._views()
@@ -85,6 +86,10 @@ class PendingLog:
         self._vlen_mv = memoryview(self.vlen)
         self._kprev_mv = memoryview(self.kprev)
         self._kown_mv = memoryview(self.kown)
+        self._kid_mv = memoryview(self.kid)
+        self._pol_mv = memoryview(self.pol)
+        self._mag_mv = memoryview(self.mag)
+        self._ts_mv = memoryview(self.ts)
 
     def __len__(self) -> int:
         return self.n
@@ -116,21 +121,25 @@ class PendingLog:
         arena at this offset (a loaded file). The dirty-size estimate grows by 2 bytes a
         signal + key length + 200, as the reference's.
         """
-        nv = int(d.value.shape[0])
-        self._reserve(1)
+        nv = d.value.shape[0]
         i = self.n
-        self.kid[i] = kid
-        self.type[i] = int(d.delta_type)
-        self.pol[i] = d.strength.polarity
-        self.mag[i] = d.strength.magnitude
-        self.ts[i] = d.timestamp
-        self.voff[i] = self.store.adopt(d, "value", d.value) if voff is None else voff
-        self.vlen[i] = nv
+        if i >= self.kid.shape[0]:
+            self._reserve(1)
+        # one row through memoryviews (plain ints; ~3x cheaper than numpy scalar stores)
+        self._kid_mv[i] = kid
+        self._type_mv[i] = d.delta_type
+        s = d.strength
+        self._pol_mv[i] = s.polarity
+        self._mag_mv[i] = s.magnitude
+        self._ts_mv[i] = d.timestamp
+        self._voff_mv[i] = self.store.adopt(d, "value", d.value) if voff is None else voff
+        self._vlen_mv[i] = nv
+        key = d.key
         if keeps:
-            self._keep(i, d.key)
-        self.n += 1
-        self.overlay[d.key] = i
-        self.dirty_bytes += nv * 2 + len(d.key) + 200
+            self._keep(i, key)
+        self.n = i + 1
+        self.overlay[key] = i
+        self.dirty_bytes += nv * 2 + len(key) + 200
 
     def append_batch(self, kids: np.ndarray, b: DeltaBatch, keeps: Optional[np.ndarray] = None,
                      voff: Optional[int] = None) -> None:
@@ -184,7 +193,18 @@ class PendingLog:
         None for a delete; a value-keeping merge resolves what it keeps."""
         k = self._kprev_mv[i]
         if k == NOT_KEPT:
-            return self._plain(i)
+            # a row's own value never changes while it is pending: its view is cached in
+            # the store (which drops the cache when its arena buffer is replaced)
+            pv = self.store._pview
+            v = pv.get(i)
+            if v is None:
+                v = self._plain(i)
+                if v is None:
+                    return None
+                if len(pv) >= 4096:
+                    pv.clear()
+                pv[i] = v
+            return v
         v = self.store.read(key) if k == CONSOLIDATED else self._plain(k)
         return self._plain(self._kown_mv[i]) if v is None else v
 
@@ -230,6 +250,7 @@ class PendingLog:
             self.__init__(self.store)
             return
         self.kprev[: self.n] = NOT_KEPT
+        self.store._pview.clear()
         self.n = 0
         self.overlay = {}
         self.dirty_bytes = 0

@@ -1,9 +1,19 @@
-"""Our timings next to the reference crate's (thermogram-rs 1.0).
+"""Our timings next to the reference crate's (thermogram-rs 1.0), measured in the same run.
 
-Reads the reference table from ``../shared/REFERENCE_NUMBERS.md`` (the
-markdown table ``| workload | n | ns/op |``) and prints, per workload,
-reference ns/op, ours, and the ratio reference / ours (> 1: we are faster;
-for memory: we use less), then the performance targets with PASS/FAIL.
+Reads the reference table (the markdown table ``| workload | n | ns/op |``) that the
+reference's harness printed on this machine, in this run: ``--reference FILE`` is required.
+``../shared/peer/compare.sh`` writes it (``harness bench``, plus ``harness extra`` for the
+rows that run this project's own workloads on the crate) and alternates it with this script.
+Stored numbers measured on another machine are never a denominator: machines here differ
+2-10x from one session to the next. Prints, per workload, reference ns/op, ours, and the
+ratio reference / ours (> 1: we are faster; for memory: we use less), then the performance
+targets with PASS/FAIL.
+
+Every row with a reference counterpart runs the same workload definition on both sides:
+where the crate's ``bench`` row measures something else (reads of rotating keys, an
+all-hot capsule for ``apply_decay``, one scalar plasticity call), the row is compared with
+the ``harness extra`` row that runs our definition on the crate, or ours is measured on the
+crate's definition (the ``..., reference workload`` rows).
 
 Ours come from one of two places:
 
@@ -22,10 +32,11 @@ Ours come from one of two places:
 
 Examples::
 
-    python tools/compare_reference.py --direct
-    python tools/compare_reference.py --direct --rounds 3
-    python tools/compare_reference.py                       # latest asv results
-    python tools/compare_reference.py --results .asv/results --machine myhost
+    bash ../shared/peer/compare.sh 3                        # the whole comparison, 3 alternations
+    H=$(bash ../shared/peer/build.sh | tail -1)
+    { $H bench; $H extra; } > live.md                       # the reference, now, on this machine
+    python tools/compare_reference.py --direct --reference live.md
+    python tools/compare_reference.py --reference live.md   # latest asv results
 """
 from __future__ import annotations
 
@@ -42,20 +53,16 @@ import timeit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-DEFAULT_REFERENCE = os.path.normpath(os.path.join(ROOT, "..", "shared", "REFERENCE_NUMBERS.md"))
 DEFAULT_RESULTS = os.path.join(ROOT, ".asv", "results")
 REPEAT = 9
-
-# Reference memory figures (the notes under the table, not rows of it).
-REF_MEMORY_RESIDENT = 412.0
-REF_MEMORY_PEAK = 496.0
-
 
 # ----------------------------------------------------------------------------- reference table
 
 
 def parse_reference(path):
-    """{(workload, n): ns_per_op} from the markdown table of REFERENCE_NUMBERS.md."""
+    """{(workload, n): ns_per_op} from the markdown table(s) the reference harness printed
+    (``harness bench``, optionally followed by ``harness extra``), plus its memory and codec
+    size notes when present."""
     out = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -74,8 +81,6 @@ def parse_reference(path):
     m = re.search(r"encoded size is ([\d.]+) bytes per entry", open(path, encoding="utf-8").read())
     if m:
         out[("codec/bytes_per_entry", 1)] = float(m.group(1))
-    out.setdefault(("memory/resident_bytes_per_entry", 1_000_000), REF_MEMORY_RESIDENT)
-    out.setdefault(("memory/peak_bytes_per_entry", 1_000_000), REF_MEMORY_PEAK)
     return out
 
 
@@ -85,8 +90,15 @@ def parse_reference(path):
 #  unit: "ns" for times, "B" for bytes)
 CODEC_SIZES = (10, 100, 1000, 10_000, 100_000)
 
+X_CONSOLIDATE = "x/consolidate/python_workload (8 signals, MAX_POSITIVE)"
+X_DECAY = "x/apply_decay/spread_capsule (repeated calls)"
+X_TRANSITIONS = "x/run_thermal_transitions/python_workload (settled spread + 2,000 movers)"
+REF_SUITE = "bench_reference_workloads"
+
 ROWS = [
-    ("delta_create signals=1", ("delta_create", 1), "DeltaCreate.time_delta_create", (1,), 1, "ns"),
+    ("delta_create signals=1", None, "DeltaCreate.time_delta_create", (1,), 1, "ns"),
+    ("delta_create, reference workload", ("delta_create", 1),
+     "DeltaCreateReference.time_delta_create", (), 1, "ns"),
     ("delta_create signals=64", None, "DeltaCreate.time_delta_create", (64,), 1, "ns"),
     ("delta_create+hash signals=1", None, "DeltaCreate.time_delta_create_and_hash", (1,), 1, "ns"),
     ("hash_verify signals=1", ("hash_verify/signals=1", 1), "DeltaHash.time_verify_hash", (1,), 1, "ns"),
@@ -95,8 +107,11 @@ ROWS = [
     ("compute_hash signals=64", None, "DeltaHash.time_compute_hash", (64,), 1, "ns"),
     ("chain verify, per record (1001)", None, "ChainVerify.time_verify", (1000,), 1001, "ns"),
 ] + [
-    (f"apply_delta pending={n}", ("delta_append/manual_policy", n), "ApplyDelta.time_apply_delta",
+    (f"apply_delta pending={n}", None, "ApplyDelta.time_apply_delta",
      (n,), 1, "ns") for n in (10, 100, 1000, 10000)
+] + [
+    (f"apply_delta pending={n}, reference workload", ("delta_append/manual_policy", n),
+     "ApplyDeltaReference.time_apply_delta", (n,), 1, "ns") for n in (10, 100, 1000, 10000)
 ] + [
     ("apply_delta_stream, per delta (10k)", ("delta_append_stream/manual_policy", 10000),
      "ApplyDeltaStream.time_apply_delta_stream", (), 10000, "ns"),
@@ -109,23 +124,34 @@ ROWS = [
     for size in (10, 1000, 100_000) for kind in
     ("hot", "cold", "pending", "pending_batch", "behind_pending", "missing")
 ] + [
-    (f"apply_decay {n}", ("apply_decay", n) if n <= 100_000 else None, "ApplyDecay.time_apply_decay",
+    (f"apply_decay {n}", (X_DECAY, n) if n <= 100_000 else None, "ApplyDecay.time_apply_decay",
      (n,), 1, "ns") for n in (1000, 100_000, 1_000_000)
+] + [
+    (f"apply_decay {n}, reference workload (all hot)", ("apply_decay", n),
+     "ApplyDecayAllHot.time_apply_decay", (n,), 1, "ns") for n in (1000, 100_000)
 ] + [
     ("apply_decay 100000, first call on a fresh capsule", None, "ApplyDecayFresh.time_apply_decay_fresh",
      (100_000,), 1, "ns"),
 ] + [
-    (f"run_thermal_transitions {n}", ("run_thermal_transitions", n) if n == 100_000 else None,
+    (f"run_thermal_transitions {n}", (X_TRANSITIONS, n) if n == 100_000 else None,
      "ThermalTransitions.time_run_thermal_transitions", (n,), 1, "ns") for n in (100_000, 1_000_000)
 ] + [
-    (f"consolidate {n}", ("consolidate", n), "Consolidate.time_consolidate", (n,), 1, "ns")
-    for n in (10, 100, 1000, 10000)
+    ("run_thermal_transitions 100000, reference workload", ("run_thermal_transitions", 100_000),
+     "TransitionsReference.time_run_thermal_transitions", (100_000,), 1, "ns"),
 ] + [
-    (f"plasticity {p}, per element (1M)", (f"plasticity_apply_update/{p}", 1),
+    (f"consolidate {n}", (X_CONSOLIDATE, n), "Consolidate.time_consolidate",
+     (n,), 1, "ns") for n in (10, 100, 1000, 10000)
+] + [
+    # vector vs vector: our array kernel per element, the crate's scalar call in a loop over
+    # the same 1,000,000 inputs (harness extra)
+    (f"plasticity {p}, per element (1M)",
+     (f"x/plasticity_apply_update_loop/{p} (per element of 1M)", 1_000_000),
      "Plasticity.time_apply_update_array", (p,), 1_000_000, "ns")
     for p in ("STDP", "Replace", "EMA", "Bayesian", "WTA")
 ] + [
-    (f"plasticity {p}, scalar call", None, "Plasticity.time_apply_update_scalar", (p,), 1, "ns")
+    # scalar vs scalar: one call on the crate's arguments
+    (f"plasticity {p}, scalar call", (f"plasticity_apply_update/{p}", 1),
+     "PlasticityScalarReference.time_apply_update_scalar", (p,), 1, "ns")
     for p in ("STDP", "Replace", "EMA", "Bayesian", "WTA")
 ] + [
     (f"codec encode v2 {n}", ("codec_encode", n) if n <= 10_000 else None, "Codec.time_encode",
@@ -149,15 +175,17 @@ ROWS = [
      "Memory.peakmem_consolidated_1m_x64", (), 1_000_000, "B"),
 ]
 
-# Reference rows for reads that the brief compares at 100,000 entries with 1,000 pending
+# Reads: ours read one fixed key; so do the harness extra rows (the same capsules: n hot
+# entries key_i, 100 cold entries, 1,000 pending creates pend_i applied one by one). The
+# crate's bench rows read rotating keys of another capsule and are not compared.
 READ_REF = {
-    ("hot", 10): ("read/consolidated_hot", 10),
-    ("hot", 1000): ("read/consolidated_hot", 1000),
-    ("hot", 100_000): ("read/consolidated_hot", 100000),
-    ("cold", 1000): ("read/consolidated_cold", 1000),
-    ("pending", 100_000): ("read/pending_1000/oldest_pending_key", 1000),
-    ("behind_pending", 100_000): ("read/pending_1000/consolidated_key_not_in_chain", 1000),
-    ("missing", 100_000): ("read/pending_1000/missing_key", 1000),
+    ("hot", 10): ("x/read_fixed_key/hot@10 (key_5)", 10),
+    ("hot", 1000): ("x/read_fixed_key/hot@1000 (key_500)", 1000),
+    ("hot", 100_000): ("x/read_fixed_key/hot@100000 (key_50000)", 100000),
+    ("cold", 100_000): ("x/read_fixed_key/cold@100000 (cold_0)", 100000),
+    ("pending", 100_000): ("x/read_fixed_key/pending@100000 (pend_0, oldest)", 1000),
+    ("behind_pending", 100_000): ("x/read_fixed_key/behind_pending@100000 (key_50000)", 1000),
+    ("missing", 100_000): ("x/read_fixed_key/missing@100000 (no_such_key)", 1000),
 }
 ROWS = [
     (lab, READ_REF.get((prm[1], prm[0]), ref) if bench == "Read.time_read" else ref, bench, prm, div, u)
@@ -169,22 +197,36 @@ ROWS = [
 ALIASES = {"read pending @100000 vs newest key": "read pending @100000"}
 ROWS.insert(
     [r[0] for r in ROWS].index("read pending @100000") + 1,
-    ("read pending @100000 vs newest key", ("read/pending_1000/newest_pending_key", 1000),
+    ("read pending @100000 vs newest key", ("x/read_fixed_key/newest_pending@100000 (pend_999)", 1000),
      "Read.time_read", (100_000, "pending"), 1, "ns"))
 
 TARGETS = [
     # (description, row label, kind, threshold)
-    ("run_thermal_transitions 100k >= 20x faster", "run_thermal_transitions 100000", "ratio", 20.0),
-    ("apply_decay 100k >= 5x faster", "apply_decay 100000", "ratio", 5.0),
+    ("Delta.create >= 0.5x", "delta_create, reference workload", "ratio", 0.5),
+    ("apply_delta, 10 pending >= 0.3x", "apply_delta pending=10, reference workload", "ratio", 0.3),
+    ("apply_delta, 1,000 pending >= 0.3x", "apply_delta pending=1000, reference workload", "ratio", 0.3),
+    ("reads <= 350 ns at every size", "read ", "all_below_ns", 350.0),
+    ("read hot @100k >= 1x", "read hot @100000", "ratio", 1.0),
+    ("read cold @100k >= 1x", "read cold @100000", "ratio", 1.0),
+    ("read oldest pending @100k >= 1x", "read pending @100000", "ratio", 1.0),
+    ("read behind pending @100k >= 1x", "read behind_pending @100000", "ratio", 1.0),
+    ("read missing @100k >= 1x", "read missing @100000", "ratio", 1.0),
+    ("consolidate 10 >= 0.2x", "consolidate 10", "ratio", 0.2),
+    ("consolidate 100 >= 1x", "consolidate 100", "ratio", 1.0),
+    ("run_thermal_transitions 100k >= 20x (ours)", "run_thermal_transitions 100000", "ratio", 20.0),
+    ("run_thermal_transitions 100k >= 20x (crate's)", "run_thermal_transitions 100000, reference workload",
+     "ratio", 20.0),
+    ("apply_decay 100k >= 5x (ours: mixed layers)", "apply_decay 100000", "ratio", 5.0),
+    ("apply_decay 100k >= 5x (crate's: all hot)", "apply_decay 100000, reference workload (all hot)",
+     "ratio", 5.0),
     ("apply_batch per delta <= 1 us (10k, fresh)", "apply_batch 10k fresh, per delta", "max_ns", 1000.0),
-    ("reads < 1 us at every size", "read ", "all_below_ns", 1000.0),
     ("consolidate 10k >= 2x faster", "consolidate 10000", "ratio", 2.0),
     ("memory <= 250 bytes/entry (reference 412)", "memory 1M x 64, resident bytes/entry", "max_ns", 250.0),
     ("codec encode 10k >= 2x faster", "codec encode v2 10000", "ratio", 2.0),
     ("codec decode 10k >= 2x faster", "codec decode v2 10000", "ratio", 2.0),
     ("codec v2 file <= reference size (10k)", "codec v2 bytes/entry 10000", "ratio", 1.0),
     ("codec v2 file <= reference size (100k)", "codec v2 bytes/entry 100000", "ratio", 1.0),
-    ("journal batch >= 200,000 records/s", "journal append (fsync batch), per record", "max_ns", 5000.0),
+    ("journal batch >= 400,000 records/s", "journal append (fsync batch), per record", "max_ns", 2500.0),
 ]
 
 
@@ -215,7 +257,7 @@ def asv_values(path):
     out = {}
     for name, row in data.get("results", {}).items():
         module, _, short = name.partition(".")
-        if module not in ("bench_core", "bench_persistence"):
+        if module not in ("bench_core", "bench_persistence", REF_SUITE):
             continue
         values = row[ir]
         params = row[ip] if len(row) > ip else []
@@ -255,6 +297,12 @@ def _import_bench():
         sys.path.insert(0, ROOT)
     from benchmarks import bench_core  # noqa: E402
     return bench_core
+
+
+def _import_ref_suite():
+    _import_bench()
+    from benchmarks import bench_reference_workloads  # noqa: E402
+    return bench_reference_workloads
 
 
 def timed_readonly(stmt, globals_, repeat=REPEAT, min_time=0.02):
@@ -306,9 +354,16 @@ def measure_direct(memory=True, log=print):
         d = Delta.create("sensor.temperature", v, "src")
         note(f"hash_verify signals={s}", timed_readonly("f()", {"f": d.verify_hash}))
         note(f"compute_hash signals={s}", timed_readonly("f()", {"f": d.compute_hash}))
+    rw = _import_ref_suite()
+    note("delta_create, reference workload",
+         timed_readonly("create('test_key', v, 'source')", {"create": Delta.create, "v": rw.one_signal(100)}))
     cv = bc.ChainVerify()
     cv.setup(1000)
     note("chain verify, per record (1001)", timed_readonly("f()", {"f": cv.t.verify}) / 1001)
+    for n in (10, 100, 1000, 10000):
+        note(f"apply_delta pending={n}, reference workload",
+             timed_stateful(lambda n=n: rw.apply_delta_capsule(n), lambda s: s[0].apply_delta(s[1]),
+                            repeat=25 if n < 10000 else 9))
 
     # apply
     for n in (10, 100, 1000, 10000):
@@ -359,6 +414,14 @@ def measure_direct(memory=True, log=print):
         t.apply_decay()
         note(f"apply_decay {n}", timed_readonly("f()", {"f": t.apply_decay}))
         del t
+    for n in (1000, 100_000):
+        o = rw.ApplyDecayAllHot()
+        o.setup(n)
+        note(f"apply_decay {n}, reference workload (all hot)", timed_readonly("f()", {"f": o.t.apply_decay}))
+        del o
+    rw.transitions_capsule(100).run_thermal_transitions()
+    note("run_thermal_transitions 100000, reference workload",
+         timed_stateful(lambda: rw.transitions_capsule(100_000), lambda t: t.run_thermal_transitions()))
     note("apply_decay 100000, first call on a fresh capsule",
          timed_stateful(lambda: bc.spread_capsule(100_000), lambda t: t.apply_decay()))
     tt = bc.ThermalTransitions()
@@ -384,9 +447,9 @@ def measure_direct(memory=True, log=print):
              timed_readonly("f(c, n, 3600.0)", {"f": rule.apply_update_array, "c": cur, "n": new},
                            min_time=0.05) / 1_000_000)
         from thermogram import Signal
-        note(f"plasticity {p}, scalar call",
-             timed_readonly("f(c, n, 3600.0)", {"f": rule.apply_update, "c": Signal.positive(120),
-                                               "n": Signal.negative(200)}))
+        note(f"plasticity {p}, scalar call",  # the crate's arguments (plasticity_apply_update)
+             timed_readonly("f(c, n, 100.0)", {"f": rule.apply_update, "c": Signal.positive(128),
+                                              "n": Signal.positive(204)}))
     del cur, new
 
     # persistence
@@ -508,8 +571,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--direct", action="store_true",
                     help="measure here with timeit instead of reading asv results")
-    ap.add_argument("--reference", default=DEFAULT_REFERENCE,
-                    help=f"reference markdown table (default {DEFAULT_REFERENCE})")
+    ap.add_argument("--reference", default=None,
+                    help="the reference harness's markdown table from this machine and run "
+                         "(harness bench, optionally followed by harness extra; compare.sh writes it)")
     ap.add_argument("--results", default=DEFAULT_RESULTS, help="asv results_dir")
     ap.add_argument("--machine", default=None, help="asv machine name (default: newest)")
     ap.add_argument("--rounds", type=int, default=1,
@@ -526,6 +590,9 @@ def main(argv=None):
     if args.memory_probe:
         memory_probe()
         return 0
+    if args.reference is None:
+        ap.error("--reference is required: the reference harness's table from this machine and run "
+                 "(bash ../shared/peer/compare.sh writes it; stored numbers are not a denominator)")
     ref = parse_reference(args.reference)
     if args.direct:
         runs = []

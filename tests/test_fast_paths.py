@@ -1,0 +1,138 @@
+"""The single-call fast paths return exactly what the general paths return.
+
+Reads keep per-key views (hot copy, pending row) and a set of keys found missing; these
+tests change the state every way that can make a cached answer stale and read again.
+``Delta`` copies short SIGNAL vectors through bytes and ``encode_delta`` has a one-join
+path for ordinary fields: both are checked against the general code.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from thermogram import Delta, DeltaBatch, Signal, Thermogram
+from thermogram.consolidation import ConsolidationPolicy
+from thermogram.errors import ValidationError
+from thermogram.io import records
+from thermogram.signal import SIGNAL
+from thermogram.thermal import ThermalState
+
+
+def sv(*pairs):
+    v = np.empty(len(pairs), SIGNAL)
+    v["polarity"] = [p for p, _ in pairs]
+    v["magnitude"] = [m for _, m in pairs]
+    return v
+
+
+def manual():
+    return Thermogram("fast", policy=ConsolidationPolicy.manual_only())
+
+
+def same(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    return a.tobytes() == b.tobytes()
+
+
+def test_hot_read_view_follows_every_change():
+    t = manual()
+    t.write("a", sv((1, 10)))
+    t.consolidate()
+    assert same(t.read("a"), sv((1, 10)))
+    assert same(t.read("a"), sv((1, 10)))  # now from the cache
+    t.write("a", sv((1, 20), (-1, 3)))
+    assert same(t.read("a"), sv((1, 20), (-1, 3)))  # pending first
+    t.consolidate()
+    got = t.read("a")
+    assert got is not None and len(got) == 2 and not got.flags.writeable
+    t.insert_entry("a", sv((0, 7)), Signal.positive(250), ThermalState.COLD)
+    assert len(t.read("a")) == 2  # the hot copy is still the hottest
+    t.delete("a")
+    assert t.read("a") is None
+    t.consolidate()
+    assert t.read("a") is None
+
+
+def test_reads_survive_arena_growth():
+    t = manual()
+    t.write("k0", sv((1, 1)))
+    t.consolidate()
+    first = t.read("k0")
+    for i in range(1, 3000):  # the value arena is reallocated several times
+        t.write(f"k{i}", sv((1, i % 256), (-1, 5)))
+        if i % 500 == 0:
+            t.consolidate()
+    assert same(t.read("k0"), sv((1, 1)))
+    assert same(first, sv((1, 1)))
+    for i in (1, 499, 2999):
+        assert same(t.read(f"k{i}"), sv((1, i % 256), (-1, 5)))
+
+
+def test_pending_row_views_are_dropped_with_the_pending_log():
+    t = manual()
+    t.write("p", sv((1, 1)))
+    assert same(t.read("p"), sv((1, 1)))
+    t.consolidate()
+    t.write("q", sv((-1, 9)))  # reuses pending row 0
+    assert same(t.read("q"), sv((-1, 9)))
+    assert same(t.read("p"), sv((1, 1)))
+
+
+@pytest.mark.parametrize("how", ["apply_delta", "apply_batch", "insert_entry", "load"])
+def test_a_key_read_as_missing_appears_once_written(how, tmp_path):
+    t = manual()
+    t.write("other", sv((1, 2)))
+    t.consolidate()
+    assert t.read("new") is None
+    assert t.read("new") is None  # remembered as missing
+    if how == "apply_delta":
+        t.apply_delta(Delta.create("new", sv((1, 3)), "s"))
+        t.consolidate()
+    elif how == "apply_batch":
+        t.apply_batch(DeltaBatch.from_deltas([Delta.create("new", sv((1, 3)), "s")]))
+        t.consolidate()
+    elif how == "insert_entry":
+        t.insert_entry("new", sv((1, 3)), Signal.positive(200))
+    else:
+        src = manual()
+        src.write("new", sv((1, 3)))
+        src.consolidate()
+        src.save(tmp_path / "x.thermo")
+        t = Thermogram.load(tmp_path / "x.thermo")
+        assert t.read("missing-here") is None
+    assert same(t.read("new"), sv((1, 3)))
+
+
+def test_delta_copies_a_short_value_and_keeps_it_read_only():
+    v = sv((1, 5), (0, 0), (-1, 255))
+    d = Delta.create("k", v, "s")
+    v["magnitude"][0] = 99
+    assert d.value.tolist() == [(1, 5), (0, 0), (-1, 255)]
+    assert not d.value.flags.writeable
+    with pytest.raises(ValueError):
+        d.value.flags.writeable = True
+    bad = sv((1, 5))
+    bad["polarity"][0] = 2
+    with pytest.raises(ValidationError, match="polarity"):
+        Delta.create("k", bad, "s")
+    assert Delta.create("k", sv(), "s").value.shape == (0,)
+    assert Delta.create("k", np.concatenate([v] * 200)[::2], "s").value.shape == (300,)
+
+
+class _Key(str):
+    """A str subclass: takes encode_delta's general path."""
+
+
+@pytest.mark.parametrize("prev", [None, "ab" * 32])
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_encode_delta_fast_path_equals_general_path(prev, n):
+    d = Delta.update("key é", sv(*[(1, i) for i in range(n)]), "src", Signal.negative(7),
+                     timestamp=-5, prev_hash=prev, id="id-1")
+    args = (d.delta_type, d.id, d.key, d.value, d.timestamp, d.source, d.strength,
+            d.observation_count, d.custom, d.prev_hash)
+    fast = records.encode_delta(*args)
+    slow = records.encode_delta(d.delta_type, _Key(d.id), *args[2:])
+    assert fast == slow
+    # fields tampered into other types still encode, differently
+    assert records.encode_delta(d.delta_type, d.id, d.key, d.value, 1.5, *args[5:]) != fast
