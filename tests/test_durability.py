@@ -487,6 +487,7 @@ def test_fault_sweep_colony_save(tmp_path):
                 c.save(folder)
                 raised = None
             except OSError as e:
+                assert isinstance(e, DurabilityError), repr(e)
                 raised = e
         got = ThermogramColony.open(folder).state_digest()
         assert got == (good if raised is not None else c.state_digest()) or (

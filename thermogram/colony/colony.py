@@ -22,7 +22,7 @@ import numpy as np
 from ..consolidation import ConsolidationPolicy
 from ..core import Thermogram
 from ..delta import Clock, Delta, DeltaBatch, validate_key
-from ..errors import FormatError, ValidationError
+from ..errors import DurabilityError, FormatError, ValidationError
 from ..limits import Limits
 from ..neuromod import NeuromodState, NeuromodSyncConfig
 from ..plasticity import PlasticityRule
@@ -704,6 +704,11 @@ class ThermogramColony:
                 self._path = persist.save_folder(folder, self._members, self._manifest)
             except (FileExistsError, NotADirectoryError) as e:  # a path component is a file
                 raise ValidationError(f"cannot save a colony to {path}: {e}") from None
+            except DurabilityError:
+                raise
+            except OSError as e:  # the folder keeps the previous save: its manifest is written last
+                raise DurabilityError(f"saving the colony to {path} failed ({e}); the folder still "
+                                      "opens to the previous save") from e
             return self._path
 
     @staticmethod
