@@ -204,7 +204,7 @@ def write_report(path: Any, history: Sequence[Mapping[str, int]],
     else:
         fig = Figure(figsize=(17, 5.2), layout="constrained")
         a1, a2, a3 = fig.subplots(1, 3, width_ratios=[1, 1, 1.35])
-    FigureCanvasAgg(fig)  # Agg, whatever the session's default backend
+    FigureCanvasAgg(fig)  # Agg, whatever the default backend is
     plot_layers(a1, history, forget_at=forget_at)
     if four:
         plot_forgotten(a4, history, forgotten, forget, forget_at=forget_at)

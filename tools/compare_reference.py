@@ -5,7 +5,7 @@ reference's harness printed on this machine, in this run: ``--reference FILE`` i
 ``../shared/peer/compare.sh`` writes it (``harness bench``, plus ``harness extra`` for the
 rows that run this project's own workloads on the crate) and alternates it with this script.
 Stored numbers measured on another machine are never a denominator: machines here differ
-2-10x from one session to the next. Prints, per workload, reference ns/op, ours, and the
+2-10x from one day to the next. Prints, per workload, reference ns/op, ours, and the
 ratio reference / ours (> 1: we are faster; for memory: we use less), then the performance
 targets with PASS/FAIL.
 
