@@ -582,12 +582,7 @@ class Thermogram:
         (writable columns copied); ``batch`` itself is not changed. A batch whose ``id``
         is already in the chain is a :class:`ReplayError`.
         """
-        if not isinstance(batch, DeltaBatch):
-            if isinstance(batch, (list, tuple)):
-                batch = DeltaBatch.from_deltas(batch, clock=self.clock)
-            else:
-                raise ValidationError(f"apply_batch needs a DeltaBatch or a list of Delta, got {type(batch).__name__}")
-        batch = _own_batch(batch)
+        batch = _own_batch(DeltaBatch.coerce(batch, self.clock))
         self._preflight_batch(batch)
         self._commit(batch, lambda: self._apply_batch_state(batch))
         self._maybe_consolidate()

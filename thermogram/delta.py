@@ -627,6 +627,16 @@ class DeltaBatch(HashedRecord):
         return cls(keys, ty, flat, offs, st, ts, source=source, id=id, clock=clock)
 
     @classmethod
+    def coerce(cls, batch: Any, clock: Optional[Clock] = None, what: str = "apply_batch") -> "DeltaBatch":
+        """``batch`` itself if it is a :class:`DeltaBatch`, a batch of it if it is a list or
+        tuple of :class:`Delta` (:meth:`from_deltas`), else a :class:`ValidationError`."""
+        if isinstance(batch, DeltaBatch):
+            return batch
+        if isinstance(batch, (list, tuple)):
+            return cls.from_deltas(batch, clock=clock)
+        raise ValidationError(f"{what} needs a DeltaBatch or a list of Delta, got {type(batch).__name__}")
+
+    @classmethod
     def from_deltas(cls, deltas: Sequence[Delta], *, source: str = "", clock: Optional[Clock] = None) -> "DeltaBatch":
         """Batch holding the same changes as ``deltas`` (their ids and prev_hash are not kept)."""
         deltas = list(deltas)

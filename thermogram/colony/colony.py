@@ -411,12 +411,7 @@ class ThermogramColony:
         before any member changes, so a refused batch changes nothing.
         """
         with self._lock:
-            if not isinstance(batch, DeltaBatch):
-                if isinstance(batch, (list, tuple)):
-                    batch = DeltaBatch.from_deltas(batch, clock=self.clock)
-                else:
-                    raise ValidationError("apply_batch needs a DeltaBatch or a list of Delta, "
-                                          f"got {type(batch).__name__}")
+            batch = DeltaBatch.coerce(batch, self.clock)
             n = len(batch)
             if not n:
                 return

@@ -794,12 +794,7 @@ class DistributedColony:
         ``resend=True`` sends a batch again after a :class:`MemberLostError`:
         members that already hold their part (refused as a replay) count as done.
         """
-        if not isinstance(batch, DeltaBatch):
-            if isinstance(batch, (list, tuple)):
-                batch = DeltaBatch.from_deltas(batch, clock=self.clock)
-            else:
-                raise ValidationError("apply_batch needs a DeltaBatch or a list of Delta, "
-                                      f"got {type(batch).__name__}")
+        batch = DeltaBatch.coerce(batch, self.clock)
         if not len(batch):
             return
         idx = self.route_many(batch.keys)
