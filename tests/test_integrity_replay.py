@@ -194,14 +194,12 @@ def test_forged_record_in_a_journal_refuses_the_open(tmp_path, case):
     name, rec = _all_forged(t)[case]
     head = t.head_hash
     t.close()
-    try:
-        j = JournalFile(path, head)
-    except Exception:  # pragma: no cover - the journal layout changed
-        pytest.skip("journal writer API changed")
+    j = JournalFile(path, head)
     try:
         j.append(rec)
-    except (TypeError, ValueError, OverflowError):
-        pytest.skip(f"{name}: not encodable as a journal record")
+    except (ThermogramError, TypeError, ValueError, OverflowError, struct.error):
+        j.close()
+        return  # the journal writer cannot even frame this forgery, so no journal can carry it
     j.close()
     try:
         u = Thermogram.open(path)
