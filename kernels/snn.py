@@ -29,7 +29,7 @@ Associative weights are dense ``(num_neurons, k)`` arrays: ``idx[i, s]`` is the
 target of synapse ``s`` of neuron ``i``, ``w[i, s]`` its float32 weight and
 ``tern[i, s]`` its ternary weight (int8 in {-1, 0, +1}).
 
-Why one module of ~800 lines: these are the stages of one tick, and :func:`tick_dynamics`
+Why this module is one piece (~800 lines): these are the stages of one tick, and :func:`tick_dynamics`
 and :func:`run_ticks` inline them (numba compiles a caller with its callees, from one
 module's globals); each stage is short and has its own naive twin in ``tests/naive/snn.py``.
 """

@@ -13,7 +13,7 @@ No kernel multiplies an input by a weight. Products of a packed row with a
 float vector are sums and differences of the inputs; the only
 multiplication is by the per-row scale of a layer, after the sum.
 
-Why one module of ~570 lines: every kernel here reads or writes the same 2-bit code
+Why this module is one piece (~570 lines): every kernel here reads or writes the same 2-bit code
 (:func:`code_of`/:func:`weight_of`, inlined), and the forward kernels share the plane and
 pair-table helpers; each kernel is short and has a naive twin in ``tests/naive/ternary.py``.
 """

@@ -10,7 +10,7 @@ Operations are looked up in :data:`OPERATIONS`, live and in replay alike, so
 :meth:`Thermogram.replay` redoes the records and reaches the same
 :meth:`~Thermogram.state_digest`.
 
-Why one module of ~1,200 lines: it is the one public class users meet, and each
+Why this module is one piece (~1,650 lines): it is the one public class users meet, and each
 method is a few lines of validation and orchestration; splitting the class across
 files would only scatter its docstrings. The array work is in ``store``/``pending``
 (which own the kernels), the record format in ``io.records``, files in ``io``.

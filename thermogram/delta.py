@@ -4,7 +4,7 @@ A :class:`Delta` is one keyed change; a :class:`DeltaBatch` is many of them
 in columns (one chain record, one hash). Both hash a canonical,
 length-prefixed, domain-tagged encoding of every field with SHA-256.
 
-Why one module of ~650 lines: :class:`Delta` and :class:`DeltaBatch` are the two shapes
+Why this module is one piece (~650 lines): :class:`Delta` and :class:`DeltaBatch` are the two shapes
 of one record kind and share :class:`HashedRecord`, validation and the value-column helpers;
 most of the length is their numpy-style docstrings. Their byte encoding lives in
 :mod:`thermogram.io.records`.

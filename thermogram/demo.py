@@ -23,6 +23,9 @@ digest, and the snapshot read back from disk has that digest too.
 
 Everything is seeded and the clock is simulated (100 ms a tick), so the same
 arguments give the same deltas, the same head hash and the same digest.
+
+Why this module is one piece (~800 lines): the demo is one story (stream, network, capsule,
+baseline, checks, summary) told top to bottom; its parts are used nowhere else.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ Note: this module's :class:`SemanticBatch` (a batch of semantic deltas between
 instances) is distinct from ``thermogram.DeltaBatch`` (columnar capsule deltas
 inside one capsule).
 
-Why one module of ~800 lines: the semantic delta, its source, the snapshot it is
+Why this module is one piece (~800 lines): the semantic delta, its source, the snapshot it is
 distilled from and the signed batch that carries it between instances are one wire
 format; keeping them together keeps that format readable in one place.
 """

@@ -36,6 +36,10 @@ Opening replays the journal after the snapshot. A genuinely incomplete last fram
 corruption: opening raises :class:`~thermogram.errors.FormatError` naming the segment
 and the byte offset and changes nothing; :func:`recover_capsule` moves the
 unverifiable bytes to a quarantine file.
+
+Why this module is one piece (~740 lines): the journal file, its scan, the writer lock,
+opening and recovery all follow one framing and one fail-stop rule; split, each part would
+need the others' invariants restated.
 """
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ stages. Differences, each deliberate:
 * Inputs whose squared norm would overflow (or underflow) float32 are scaled
   by a power of two before use (cosine similarity does not change).
 
-Why one module of ~800 lines: :class:`EmbeddedSNN` is one object whose state arrays
+Why this module is one piece (~800 lines): :class:`EmbeddedSNN` is one object whose state arrays
 are shared by every method (process, process_batch, state/restore, neuromodulation);
 the array work is in :mod:`thermogram.kernels.snn`, so the length is orchestration and
 numpy-style docstrings.

@@ -6,7 +6,7 @@ is one kernel call over the columns. Values live in one append-only SIGNAL
 arena shared with the chain's records; a row points at ``vals[voff:voff+vlen]``.
 Freed rows go on a free stack and are reused.
 
-Why one module of ~580 lines: the store owns its columns *and* every kernel call over
+Why this module is one piece (~580 lines): the store owns its columns *and* every kernel call over
 them (fold, transitions, crystallize, warm, prune, decay, gathers), each with its own
 bookkeeping (free stack, slots, the hottest-copy index). Splitting the operations from
 the columns they maintain would put that bookkeeping in two places.

@@ -31,6 +31,10 @@ and rebalancing are not supported on this backend yet and raise
 :class:`~thermogram.errors.ThermogramError`.
 
 Dask is never imported here: the caller passes a ``distributed.Client``.
+
+Why this module is one piece (~1,000 lines): the member actor and the caller-side colony
+speak one small protocol (record bytes out, counts and digests back, re-creation on a lost
+worker); keeping both ends and the manifest together keeps that protocol readable in one place.
 """
 from __future__ import annotations
 

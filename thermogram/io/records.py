@@ -12,6 +12,9 @@ The ``.thermo`` v2 RECS section stores the same records in a denser layout: keys
 into the KEYS table, values by offset into the VALS arena, integer columns packed, no
 ``prev_hash`` (each record links to the one before it). Each kind's v2 encoder and
 decoder sit next to its canonical ones; :mod:`thermogram.io.thermo_v2` frames them.
+
+Why this module is one piece (~510 lines): every record kind's encoder sits beside its
+decoder, and each tag is defined once, which is the point of the module.
 """
 from __future__ import annotations
 

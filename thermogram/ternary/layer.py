@@ -6,6 +6,10 @@ One module of about 500 lines because it is one class: its constructors,
 inference and storage methods share the packed-row invariants (canonical
 2-bit codes, ``ceil(cols / 4)`` bytes per row, finite float32 scales), and
 a long docstring with worked examples.
+
+Why this module is one piece (~510 lines): :class:`TernaryLayer` is one class whose
+forward paths, Arrow form and validation share the packed rows and scales; the kernels are in
+:mod:`thermogram.kernels.ternary`.
 """
 from __future__ import annotations
 
