@@ -298,8 +298,7 @@ def encode_parts(b: DeltaBatch, idx: np.ndarray, member_ids: Sequence[str]) -> L
         buf = np.frombuffer(b"".join(kb), np.uint8)
         kstart = np.zeros(n, np.int64)
         np.cumsum(klen[:-1], out=kstart[1:])
-    order = np.argsort(idx, kind="stable")
-    groups = np.split(order, np.flatnonzero(np.diff(idx[order])) + 1)
+    groups = routing.member_groups(idx)
     offs = b.offsets
     vals16 = b.values.view(np.uint16)
     out = []

@@ -177,16 +177,20 @@ def drop_member(bounds: List[int], owners: List[int], keep: int,
 
 
 # ----------------------------------------------------------------------------- batches
+def member_groups(idx: np.ndarray) -> List[np.ndarray]:
+    """The row numbers of each member, members in index order, rows in their order
+    (``idx``: the member index of each row)."""
+    order = np.argsort(idx, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(idx[order])) + 1)
+
+
 def split_batch(b: DeltaBatch, idx: np.ndarray, member_ids: Sequence[str]) -> List[Tuple[int, DeltaBatch]]:
     """Cut a batch by member: ``[(member index, sub-batch)]``, rows in their order.
 
     ``idx`` is the member index of each row (see :func:`assign`); each sub-batch
     is named ``f"{b.id}/{member id}"``.
     """
-    order = np.argsort(idx, kind="stable")
-    sorted_idx = idx[order]
-    cuts = np.flatnonzero(np.diff(sorted_idx)) + 1
-    groups = np.split(order, cuts)
+    groups = member_groups(idx)
     offs = b.offsets
     vals16 = b.values.view(np.uint16)
     out = []
