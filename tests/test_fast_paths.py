@@ -1,6 +1,6 @@
 """The single-call fast paths return exactly what the general paths return.
 
-Reads keep per-key views (hot copy, pending row) and a set of keys found missing; these
+Reads keep what they returned per key (views, or None for a missing key); these
 tests change the state every way that can make a cached answer stale and read again.
 ``Delta`` copies short SIGNAL vectors through bytes and ``encode_delta`` has a one-join
 path for ordinary fields: both are checked against the general code.
@@ -136,3 +136,63 @@ def test_encode_delta_fast_path_equals_general_path(prev, n):
     assert fast == slow
     # fields tampered into other types still encode, differently
     assert records.encode_delta(d.delta_type, d.id, d.key, d.value, 1.5, *args[5:]) != fast
+
+
+def test_ids_drawn_in_blocks_are_the_one_at_a_time_sequence():
+    import random
+
+    from thermogram import delta
+    delta.reseed_ids(20261201)
+    got = [delta.new_id() for _ in range(100)]  # three blocks and a part
+    rng = random.Random(20261201)
+    want = []
+    for _ in range(100):
+        h = ((rng.getrandbits(128) & delta._UUID_KEEP) | delta._UUID_SET).to_bytes(16, "big").hex()
+        want.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    assert got == want
+    delta.reseed_ids(20261201)  # a re-seed drops the ids drawn ahead
+    assert delta.new_id() == want[0]
+
+
+def test_ids_are_unique_across_threads():
+    import threading
+
+    from thermogram.delta import new_id
+    out = [[] for _ in range(8)]
+    start = threading.Barrier(8)
+
+    def draw(o):
+        start.wait()
+        o.extend(new_id() for _ in range(3000))
+
+    ths = [threading.Thread(target=draw, args=(o,)) for o in out]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    ids = [i for o in out for i in o]
+    assert len(ids) == 24000 and len(set(ids)) == 24000
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_does_not_reuse_the_parents_ids_drawn_ahead():
+    import os
+
+    from thermogram.delta import new_id
+    new_id()  # the parent now holds ids drawn ahead
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.write(w, "".join(new_id() for _ in range(40)).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    child = {data[i:i + 36].decode() for i in range(0, len(data), 36)}
+    parent = {new_id() for _ in range(40)}
+    assert len(child) == 40 and not child & parent

@@ -49,6 +49,7 @@ from .thermal import ThermalConfig, ThermalState
 __all__ = ["Thermogram", "SEMANTICS", "OPERATIONS"]
 
 SEMANTICS = ("fixed", "reference")
+_UNREAD = object()  # read cache: no entry for the key
 
 
 def _default_clock() -> int:
@@ -182,6 +183,7 @@ class Thermogram:
         self._lock = threading.RLock()
         self._store = EntryStore()
         self._pending = PendingLog(self._store)
+        self._read_cache = self._store.rc  # read's lock-free path (never replaced)
         self._chain = HashChain()
         self.total_deltas = 0
         self.total_consolidations = 0
@@ -328,18 +330,24 @@ class Thermogram:
 
         Returns a read-only SIGNAL vector: values are never overwritten in place,
         so it stays what it was when read (copy it to modify it).
+
+        A key read before, and unchanged since, is answered from the read cache without
+        taking the capsule lock (see ``EntryStore.rc``).
         """
-        if type(key) is not str:
+        if type(key) is str:
+            v = self._read_cache.get(key, _UNREAD)
+            if v is not _UNREAD:
+                return v
+        else:
             validate_key(key, allow_empty=True)
         lk = self._lock
         lk.acquire()
         try:
             p = self._pending
-            if p.n:
-                i = p.overlay.get(key)
-                if i is not None:
-                    return p.value_at(i, key)
-            return self._store.read(key)
+            i = p.overlay.get(key) if p.n else None
+            v = self._store.read(key) if i is None else p.value_at(i, key)
+            self._store.remember(key, v)
+            return v
         finally:
             lk.release()
 
@@ -1361,7 +1369,10 @@ LOCK_FREE_SAFE: Dict[str, str] = {
     "cool_keys": "calls keys_for_state(), which holds the lock",
     "cold_keys": "calls keys_for_state(), which holds the lock",
     "now": "calls the clock; touches no state",
-    "read_f32": "calls read(), which holds the lock",
+    "read": ("a key read before and unchanged since is one dict lookup (atomic) in the read "
+             "cache, which only the lock's holder changes, dropping a key before any change to "
+             "its read result is released (EntryStore.rc); any other read holds the lock"),
+    "read_f32": "calls read()",
     "to_pandas": "calls thermogram.arrow.to_arrow, which reads under the lock",
     "__iter__": "iterates a snapshot taken by keys(), which holds the lock",
     "save": "thermogram.io.save encodes and writes under the capsule's lock",

@@ -75,6 +75,7 @@ class PendingLog:
         self.kown = np.zeros(capacity, np.int64)
         self.n = 0
         store._pview.clear()  # row numbers start again
+        store.rc.clear()  # read results that came from pending rows
         self.overlay: Dict[str, int] = {}
         self.dirty_bytes = 0
         self._views()
@@ -139,6 +140,9 @@ class PendingLog:
             self._keep(i, key)
         self.n = i + 1
         self.overlay[key] = i
+        rc = self.store.rc
+        if rc:
+            rc.pop(key, None)
         self.dirty_bytes += nv * 2 + len(key) + 200
 
     def append_batch(self, kids: np.ndarray, b: DeltaBatch, keeps: Optional[np.ndarray] = None,
@@ -171,6 +175,13 @@ class PendingLog:
         self.voff[s] = b.offsets[:-1] + base
         self.vlen[s] = np.diff(b.offsets)
         self.n += m
+        rc = self.store.rc
+        if rc:
+            if m >= len(rc):
+                rc.clear()
+            else:
+                for k in b.keys:
+                    rc.pop(k, None)
         if keeps is None or not keeps.any():
             self.overlay.update(zip(b.keys, range(n0, n0 + m)))
             return
@@ -251,6 +262,7 @@ class PendingLog:
             return
         self.kprev[: self.n] = NOT_KEPT
         self.store._pview.clear()
+        self.store.rc.clear()
         self.n = 0
         self.overlay = {}
         self.dirty_bytes = 0

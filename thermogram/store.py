@@ -82,6 +82,10 @@ def _grow(arr: np.ndarray, n: int, fill=None) -> np.ndarray:
     return new
 
 
+# keys whose read result the store keeps (see EntryStore.rc)
+READ_CACHE_SIZE = 4096
+
+
 class EntryStore:
     """Columns: ``layer`` u8 (255 free), ``kid`` i32, ``pol`` i8, ``mag`` u8,
     ``count`` u64, ``ts`` i64 ns, ``voff`` i64, ``vlen`` i32; ``slot`` (keys, 4) i32;
@@ -117,14 +121,16 @@ class EntryStore:
         self.hotv = np.full((kc, 2), -1, np.int64)
         self.hotv_mv = memoryview(self.hotv)  # ``hotv_mv[kid, i]`` -> int, 2x faster than .item
         self.hottest_dirty = False
-        # key id -> read-only view of its hottest value, filled by read(); an entry is
-        # dropped whenever that key's hottest copy may change (_touch, mark_changed,
-        # refresh_hottest) and all of them when the arena buffer is replaced
-        self._rview: Dict[int, np.ndarray] = {}
-        self._pview: Dict[int, np.ndarray] = {}  # the same for pending rows (see PendingLog.value_at)
-        # keys read and found missing (≤ 4,096); every registration of a key goes through this
-        # class and removes it (kid_for) or clears the set (the bulk paths, a new key table)
-        self._absent: set = set()
+        # key -> what ``Thermogram.read`` returned for it (a read-only view, or None), at
+        # most READ_CACHE_SIZE keys. Filled by read's locked path only; read's lock-free
+        # path returns an entry as is, so every change that can alter a key's read result
+        # drops that key before the capsule lock is released: a per-key change drops its key
+        # (_touch, kid_for, the pending log's appends), anything wider drops them all
+        # (mark_changed, refresh_hottest, bulk key registration, a new arena buffer, the
+        # pending log cleared). The dict object is never replaced (Thermogram keeps it).
+        self.rc: Dict[str, Optional[np.ndarray]] = {}
+        # pending row -> read-only view of its own value (see PendingLog.value_at)
+        self._pview: Dict[int, np.ndarray] = {}
         self._clients: List[tuple] = []
         self._set_vals(np.zeros(max(16, value_capacity), SIGNAL))
         self.vend = 0
@@ -134,7 +140,7 @@ class EntryStore:
     def _set_vals(self, arr: np.ndarray) -> None:
         """Install a value buffer and its read-only view."""
         self.vals = arr
-        self._rview = {}  # views of the old buffer would keep it alive
+        self.rc.clear()  # views of the old buffer would keep it alive
         self._pview = {}
         self.vals_ro = arr.view()
         self.vals_ro.flags.writeable = False
@@ -235,7 +241,7 @@ class EntryStore:
         repeats (the store is then unusable)."""
         n = int(layer.shape[0])
         self.keys = keys
-        self._absent.clear()
+        self.rc.clear()
         self.ensure_keys(len(keys))
         self._set_vals(vals)
         self.vend = int(vals.shape[0])
@@ -267,22 +273,23 @@ class EntryStore:
     def kid_for(self, key: str) -> int:
         """Key id of ``key``, registering it if new."""
         k = self.keys.add(key)
-        if self._absent:
-            self._absent.discard(key)
+        rc = self.rc
+        if rc:
+            rc.pop(key, None)  # it may have been read as missing
         self.ensure_keys(k + 1)
         return k
 
     def kids_for(self, keys: List[str]) -> np.ndarray:
         """Key ids of many keys (registering new ones, in first-seen order)."""
         kids = self.keys.add_many(keys)
-        self._absent.clear()
+        self.rc.clear()
         self.ensure_keys(len(self.keys))
         return kids
 
     def kids_for_blob(self, joined: bytes, lens: np.ndarray) -> np.ndarray:
         """:meth:`kids_for` for keys given as concatenated UTF-8 bytes and byte lengths."""
         kids = self.keys.add_blob(joined, lens)
-        self._absent.clear()
+        self.rc.clear()
         self.ensure_keys(len(self.keys))
         return kids
 
@@ -294,17 +301,19 @@ class EntryStore:
     def mark_changed(self) -> None:
         """Kernels moved or freed rows: recompute ``hotv`` before the next read."""
         self.hottest_dirty = True
-        self._rview.clear()
+        self.rc.clear()
 
     def refresh_hottest(self) -> None:
         """Recompute ``hotv`` for every key from ``slot`` (one kernel call)."""
         n = len(self.keys)
         _kt.hottest_rows(self.slot[:n], self.voff, self.vlen, self.hotv[:n])
         self.hottest_dirty = False
-        self._rview.clear()
+        self.rc.clear()
 
     def _touch(self, kid: int) -> None:
-        self._rview.pop(kid, None)
+        rc = self.rc
+        if rc:
+            rc.pop(self.keys[kid], None)
         if not self.hottest_dirty:
             sl = self.slot[kid]
             r = next((int(r) for r in sl if r >= 0), -1)
@@ -315,18 +324,9 @@ class EntryStore:
         """The value of the key's hottest copy (a read-only arena view), or None. O(1)."""
         kid = self.keys.recent.get(key)
         if kid is None:
-            if key in self._absent:
-                return None
             kid = self.keys._probe(key)
             if kid is None:
-                ab = self._absent
-                if len(ab) >= 4096:
-                    ab.clear()
-                ab.add(key)
                 return None
-        v = self._rview.get(kid)
-        if v is not None:  # never stale: see _rview in __init__
-            return v
         if self.hottest_dirty:
             self.refresh_hottest()
         hv = self.hotv_mv
@@ -334,12 +334,14 @@ class EntryStore:
         if n < 0:
             return None
         o = hv[kid, 0]
-        v = self.vals_ro[o:o + n]
-        rv = self._rview
-        if len(rv) >= 4096:
-            rv.clear()
-        rv[kid] = v
-        return v
+        return self.vals_ro[o:o + n]
+
+    def remember(self, key: str, value: Optional[np.ndarray]) -> None:
+        """Keep ``value`` as ``key``'s read result (called under the capsule lock)."""
+        rc = self.rc
+        if len(rc) >= READ_CACHE_SIZE:
+            rc.clear()
+        rc[key] = value
 
     def lookup(self, key: str) -> Optional[Tuple[np.ndarray, Signal, int]]:
         """``(value, strength, layer)`` of the key's hottest copy, or None."""
