@@ -2,6 +2,9 @@
 processes here). The same operations give the same member and colony digests on the
 cluster, on threads and serially; a worker killed while batches stream in loses no
 acknowledged batch; a write journaled but never acknowledged is retried idempotently.
+Splits, merges and rebalancing reach the same digests on every backend, and a worker lost
+in the middle of a move leaves every key held exactly once (finished by the retry, or by
+reopening the folder).
 
 Skipped only when dask.distributed is not installed. ``THERMOGRAM_DIST_BATCHES`` sets how
 many batches the fault test streams (default 24), ``THERMOGRAM_DIST_EXAMPLES`` how many
@@ -17,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from thermogram import ConsolidationPolicy, Delta, DeltaBatch, ReplayError, Signal, ThermalState, Thermogram
-from thermogram.colony import ThermogramColony
+from thermogram.colony import ColonyConfig, ThermogramColony
 from thermogram.colony import routing
 from thermogram.colony.distributed import (DISTRIBUTED_MANIFEST, DistributedColony, MemberLostError,
                                            encode_parts, fixed_topology_config)
@@ -51,11 +54,12 @@ def client():
         yield c
 
 
-def make(kind, clock, client=None, folder=None, **kw):
+def make(kind, clock, client=None, folder=None, config=None, **kw):
     kw = dict(members=MEMBERS, clock=clock, policy=ConsolidationPolicy.manual_only(), **kw)
     if kind == "cluster":
-        return ThermogramColony.distributed(client, folder, "c", "Colony", **kw)
-    return ThermogramColony("c", "Colony", config=fixed_topology_config(MEMBERS), executor=kind, **kw)
+        return ThermogramColony.distributed(client, folder, "c", "Colony", config=config, **kw)
+    return ThermogramColony("c", "Colony", config=fixed_topology_config(MEMBERS) if config is None else config,
+                            executor=kind, **kw)
 
 
 def batch(i, n=500, dim=4, deletes=()):
@@ -134,12 +138,10 @@ def test_only_each_members_part_travels_and_reads_route(client, tmp_path):
         assert col.member_key_counts() == counts
         with pytest.raises(ReplayError):  # the same batch id again: each delta applies once
             col.apply_batch(b)
-        with pytest.raises(ThermogramError, match="not supported on the distributed backend"):
-            col.split(0)
-        with pytest.raises(ThermogramError, match="not supported on the distributed backend"):
-            col.merge(0, 1)
-        with pytest.raises(ThermogramError, match="not supported on the distributed backend"):
-            col.rebalance()
+        assert col.split(0) is False  # the default config keeps the members it was made with
+        with pytest.raises(ValidationError, match="into itself"):
+            col.merge(1, 1)
+        assert col.rebalance() == 0 and col.member_key_counts() == counts
         doc = json.loads((tmp_path / DISTRIBUTED_MANIFEST).read_text())
         assert [m["id"] for m in doc["members"]] == col.member_ids
         assert {m["id"]: m["worker"] for m in doc["members"]} == col.placement
@@ -148,8 +150,6 @@ def test_only_each_members_part_travels_and_reads_route(client, tmp_path):
 
 
 def test_bad_arguments_are_refused(client, tmp_path):
-    with pytest.raises(ValidationError, match="max_members"):
-        ThermogramColony.distributed(client, tmp_path, "c", "C", members=2, config=fixed_topology_config(4))
     with pytest.raises(ValidationError, match="fsync"):
         ThermogramColony.distributed(client, tmp_path, "c", "C", fsync="sometimes")
     with pytest.raises(FormatError, match="holds no distributed colony"):
@@ -301,6 +301,9 @@ OPS = st.lists(st.one_of(
     st.tuples(st.just("delete"), st.integers(0, 2)),
     st.tuples(st.just("consolidate")),
     st.tuples(st.just("reward"), st.floats(0, 1, width=32)),
+    st.tuples(st.just("split"), st.integers(0, 6)),
+    st.tuples(st.just("merge"), st.integers(0, 6)),
+    st.tuples(st.just("rebalance")),
 ), min_size=1, max_size=12)
 
 
@@ -312,7 +315,7 @@ def test_property_cluster_and_serial_agree_on_any_sequence(client, tmp_path_fact
     runs = []
     for kind in ("serial", "cluster"):
         clock = ManualClock()
-        col = make(kind, clock, client, folder)
+        col = make(kind, clock, client, folder, config=MOVING.replace(split_threshold=150))
         try:
             for j, op in enumerate(ops):
                 clock.t += 1_000_000_000
@@ -328,10 +331,156 @@ def test_property_cluster_and_serial_agree_on_any_sequence(client, tmp_path_fact
                         col.delete(held[op[1] % len(held)])
                 elif op[0] == "consolidate":
                     col.consolidate()
+                elif op[0] == "split":
+                    col.split(op[1] % col.member_count())
+                elif op[0] == "merge":
+                    if col.member_count() > 1:
+                        col.merge(op[1] % (col.member_count() - 1), col.member_count() - 1)
+                elif op[0] == "rebalance":
+                    col.rebalance()
                 else:
                     col.neuromod.reward(op[1])
-            runs.append((col.member_digests(), col.state_digest()))
+            runs.append((col.member_digests(), col.state_digest(), col.ranges(), _held_once(col)))
         finally:
             if kind == "cluster":
                 col.close()
     assert runs[0] == runs[1]
+
+
+# ----------------------------------------------------------------------------- topology
+# Splits, merges and rebalancing: only the moving keys' entries travel; both members
+# record the move exactly as in process, so every backend reaches the same digests.
+
+MOVING = ColonyConfig(split_threshold=250, merge_threshold=0, balance_tolerance=0.2, max_members=7)
+
+
+def run_topology_sequence(col, clock, seed):
+    """Batches, explicit splits, a merge, rebalancing and consolidations that split."""
+    rng = np.random.default_rng(seed)
+    moved = []
+    for step in range(5):
+        clock.t += 1_000_000_000
+        col.apply_batch(batch(seed * 100 + step, n=int(rng.integers(150, 400))))
+        col.write(f"g{step}_solo", rng.uniform(-1, 1, 3).astype(np.float32), Signal.positive(200))
+        if step == 1:
+            moved.append(("split", col.split(int(rng.integers(0, col.member_count())))))
+            moved.append(("rebalance", col.rebalance()))
+        if step == 2:
+            col.merge(0, col.member_count() - 1)
+            moved.append(("merge", col.member_count()))
+        if step in (2, 4):
+            r = col.consolidate()
+            moved.append(("consolidate", r.splits, r.merges, r.rebalanced))
+    clock.t += 1_000_000_000
+    col.delete(sorted(col.keys())[0])
+    col.consolidate()
+    return moved
+
+
+def _held_once(col):
+    """Every key is held by exactly one member, the one it routes to."""
+    per = col._gather("keys", range(col.member_count())) if hasattr(col, "_gather") else \
+        [m.keys() for m in col.members]
+    flat = [k for ks in per for k in ks]
+    assert len(flat) == len(set(flat))
+    for i, ks in enumerate(per):
+        if ks:
+            assert set(col.route_many(ks).tolist()) == {i}
+    return sorted(flat)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_topology_changes_reach_identical_digests_everywhere(client, tmp_path, seed):
+    out = {}
+    for kind in ("serial", "threads", "cluster"):
+        clock = ManualClock()
+        col = make(kind, clock, client, tmp_path / kind, config=MOVING)
+        try:
+            moved = run_topology_sequence(col, clock, seed)
+            out[kind] = (moved, col.member_ids, col.ranges(), col.member_digests(), col.state_digest(),
+                         _held_once(col))
+        finally:
+            if kind == "cluster":
+                col.close()
+    assert out["cluster"] == out["serial"] == out["threads"]
+    moved = out["serial"][0]
+    assert moved[0] == ("split", True) and any(m[0] == "rebalance" and m[1] > 0 for m in moved)
+    assert sum(m[1] for m in moved if m[0] == "consolidate") > 0  # consolidation split members too
+    files = sorted(f[:-len(".thermo")] for f in os.listdir(tmp_path / "cluster") if f.endswith(".thermo"))
+    assert files == sorted(out["serial"][1])  # the merged-away member's files are gone
+    reopened = DistributedColony.open(client, tmp_path / "cluster", clock=ManualClock())
+    try:
+        assert reopened.state_digest() == out["serial"][4] and reopened.member_ids == out["serial"][1]
+    finally:
+        reopened.close()
+
+
+def _moving_colony(kind, client, folder, **kw):
+    """Four members, then a split of member 0: members 0 and 4 hold about half as many
+    keys as the others, so a rebalance has keys to move."""
+    clock = ManualClock()
+    config = ColonyConfig(split_threshold=10**6, merge_threshold=0, balance_tolerance=0.05, max_members=5)
+    col = make(kind, clock, client, folder, config=config, **kw)
+    for i in range(3):
+        col.apply_batch(batch(600 + i, n=600))
+    clock.t += 1_000_000_000
+    assert col.split(0)
+    clock.t += 1_000_000_000
+    return col, clock
+
+
+@pytest.mark.parametrize("side,step", [("dst", 1), ("src", 1), ("src", 2), ("src", 4)])
+def test_worker_lost_during_a_rebalance_keeps_every_key_once(client, tmp_path, side, step):
+    """A worker ends right after a step of a move is journaled, before it answers:
+    ``("dst", 1)`` after the receiving member's import (both members hold the keys),
+    ``("src", n)`` after the n-th of the giving member's four removal records. With no
+    retries the rebalance fails; reopening the folder finishes the move the manifest
+    names: every key is held once, by the member it routes to, with its value."""
+    ref, _ = _moving_colony("serial", None, None)
+    before = ref.member_key_counts()
+    assert ref.rebalance() > 0
+    after = ref.member_key_counts()
+    giver = int(np.argmin(np.subtract(after, before)))
+    taker = int(np.argmax(np.subtract(after, before)))
+    keys = _held_once(ref)
+    want = [v.tolist() for v in ref.read_many(keys)]
+    col, clock = _moving_colony("cluster", client, tmp_path, max_retries=0)
+    try:
+        assert col.member_ids == ref.member_ids and col.member_key_counts() == before
+        ring = col.ranges()
+        col.member_actor(taker if side == "dst" else giver).crash_after(step).result()
+        with pytest.raises(MemberLostError):
+            col.rebalance()
+    finally:
+        col.close()
+    move = DistributedColony.read_manifest(tmp_path)["move"]
+    assert move is not None and move["reason"] == "rebalance"  # named before it began, still to finish
+    reopened = DistributedColony.open(client, tmp_path, clock=clock)  # finishes the move
+    try:
+        assert DistributedColony.read_manifest(tmp_path)["move"] is None
+        assert reopened.ranges() != ring  # the move's range changed hands
+        assert _held_once(reopened) == keys
+        assert [v.tolist() for v in reopened.read_many(keys)] == want
+        reopened.rebalance()  # the moves the failed call never began
+        assert _held_once(reopened) == keys
+        assert [v.tolist() for v in reopened.read_many(keys)] == want
+    finally:
+        reopened.close()
+
+
+def test_a_rebalance_retried_after_a_lost_worker_completes(client, tmp_path):
+    """With retries (the default), a worker lost mid-move costs nothing: the member is
+    re-created from its files and the step sent again finds what had landed."""
+    ref, _ = _moving_colony("serial", None, None)
+    before = ref.member_key_counts()
+    ref.rebalance()
+    taker = int(np.argmax(np.subtract(ref.member_key_counts(), before)))
+    col, clock = _moving_colony("cluster", client, tmp_path)
+    try:
+        col.member_actor(taker).crash_after(1).result()
+        col.rebalance()
+        assert col.recoveries and col.recoveries[0][0] == col.member_ids[taker]
+        assert _held_once(col) == _held_once(ref)
+        assert col.state_digest() == ref.state_digest()
+    finally:
+        col.close()

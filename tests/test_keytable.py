@@ -110,3 +110,19 @@ def test_applied_batches_and_key_tables_pickle():
     assert np.array_equal(c.values, b.values)
     k = pickle.loads(pickle.dumps(t._store.keys))
     assert list(k) == ["x", "y"] and k.get("y") == 1
+
+
+def test_keys_register_while_a_view_of_the_blob_is_alive():
+    """A live buffer view of the blob (kept, say, by a traceback) must not make registration
+    fail: the blob is then replaced by a grown copy."""
+    import numpy as np
+
+    from thermogram.keytable import KeyTable
+    t = KeyTable()
+    t.add("first")
+    view = np.frombuffer(t.blob, np.uint8)  # an export of the bytearray
+    assert t.add("second") == 1
+    assert t.add_many(["third", "first", "fourth"]).tolist() == [2, 0, 3]
+    assert bytes(view) == b"first"  # the old bytes are intact for the view's holder
+    assert [t[i] for i in range(4)] == ["first", "second", "third", "fourth"]
+    assert t.get("fourth") == 3 and t.get("second") == 1

@@ -86,6 +86,20 @@ class KeyTable:
         (a ``bytearray`` cannot be resized while a view is alive)."""
         return np.frombuffer(self.blob, np.uint8) if self.blob else np.zeros(0, np.uint8)
 
+    def _extend_blob(self, data: bytes) -> bytearray:
+        """Append ``data`` to the blob (in place, amortized O(1)) and return the blob.
+
+        A ``bytearray`` cannot be resized while a buffer view of it is alive; if one still
+        is (a view handed to a kernel and kept by a traceback or a reference cycle until the
+        next garbage collection), the blob is replaced by a grown copy instead: the old
+        bytes stay valid for whoever holds that view, and the table reads the new ones."""
+        blob = self.blob
+        try:
+            blob += data
+        except BufferError:
+            blob = self.blob = blob + data
+        return blob
+
     # ------------------------------------------------------------------ lookups
     def __len__(self) -> int:
         return self.n
@@ -182,7 +196,7 @@ class KeyTable:
                 return k
             i = (i + 1) & mask
         k = self.n
-        blob += kb
+        blob = self._extend_blob(kb)
         off[k + 1] = len(blob)
         tab[i] = k
         self.n = k + 1
@@ -211,12 +225,12 @@ class KeyTable:
             new_lens = qoff[firsts + 1] - qoff[firsts]
             try:
                 if m == q:  # every key new and distinct: the bytes are the query, in order
-                    self.blob += joined
+                    self._extend_blob(joined)
                 else:
                     out = np.empty(int(new_lens.sum()), np.uint8)
                     from .kernels import codec as _kc
                     _kc.gather_values(qoff[:-1], np.diff(qoff), firsts, qblob, out)
-                    self.blob += out.tobytes()
+                    self._extend_blob(out.tobytes())
             except BaseException:
                 # the kernel put ids n.. into slots that were empty: empty them again, so a
                 # failed registration (say, a BufferError while the blob is exported) leaves

@@ -715,8 +715,8 @@ class ThermogramColony:
         (which every worker must reach); calls are routed here and only each
         member's part travels. Returns a
         :class:`~thermogram.colony.distributed.DistributedColony`, which has the
-        routing, read, write, consolidation and digest methods of this class
-        (splits, merges and rebalancing are not supported there yet). Keyword
+        routing, read, write, consolidation, split, merge, rebalance and digest
+        methods of this class (by default its config keeps the topology fixed). Keyword
         arguments: ``members``, ``clock``, ``locality``, ``policy``, ``limits``,
         ``neuromod``, ``neuromod_sync``, ``fsync``, ``max_retries``.
         """

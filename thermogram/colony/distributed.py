@@ -26,13 +26,19 @@ and delta ids are unique per capsule), which the retry treats as success.
 The manifest (``colony-distributed.json``) names each member, its files and
 the worker it lives on, and is rewritten atomically whenever that changes.
 
-The topology is fixed when the colony is made (``members=n``): splits, merges
-and rebalancing are not supported on this backend yet and raise
-:class:`~thermogram.errors.ThermogramError`.
+Splits, merges and rebalancing move just the keys that move: the giving
+member's actor exports those entries, the receiving actor records them as one
+``import`` record and the giving one deletes them with the same four records
+as in process (:mod:`thermogram.colony.topology`), so both chains record the
+move exactly as an in-process colony's would. The manifest names the move
+before it starts; each step can be sent again (a member finds from its own
+chain how far an earlier attempt got), so a move cut short by a lost worker is
+finished by the retry, or by :meth:`DistributedColony.open`. The default
+config keeps the topology fixed (:func:`fixed_topology_config`).
 
 Dask is never imported here: the caller passes a ``distributed.Client``.
 
-Why this module is one piece (~1,000 lines): the member actor and the caller-side colony
+Why this module is one piece (~1,300 lines): the member actor and the caller-side colony
 speak one small protocol (record bytes out, counts and digests back, re-creation on a lost
 worker); keeping both ends and the manifest together keeps that protocol readable in one place.
 """
@@ -59,7 +65,7 @@ from ..neuromod import NeuromodState, NeuromodSyncConfig
 from ..plasticity import PlasticityRule
 from ..signal import Signal
 from ..thermal import ThermalConfig
-from . import persist, routing
+from . import persist, routing, topology
 from .config import ColonyConfig, ColonyConsolidationResult, ColonyMetadata, _count
 
 __all__ = ["DistributedColony", "MemberActor", "MemberLostError", "DISTRIBUTED_MANIFEST"]
@@ -67,7 +73,8 @@ __all__ = ["DistributedColony", "MemberActor", "MemberLostError", "DISTRIBUTED_M
 DISTRIBUTED_MANIFEST = "colony-distributed.json"
 """File name of a distributed colony's manifest (in its shared folder)."""
 _FORMAT = "thermogram-distributed-colony"
-_VERSION = 1
+_VERSION = 2
+"""Manifest version written (1: before topology changes; still read)."""
 _START_TIMEOUT_S = 20.0
 """Longest wait for one attempt to start a member on a worker."""
 _RESIDENT: Dict[str, "MemberActor"] = {}
@@ -123,11 +130,17 @@ class MemberActor:
 
     def __init__(self, path: str, spec: Dict[str, Any], fsync: str, now: int):
         self._clock = _SetClock(now)
+        self._path = os.path.abspath(path)
         limits = spec.get("limits")
         create = {k: spec[k] for k in ("name", "id", "rule", "thermal_config", "policy")}
         self.recovered = os.path.exists(path)
         if spec.get("must_exist") and not self.recovered:  # never re-create a member empty
             raise FormatError(f"member {spec['id']!r}: its snapshot {path} is missing from the shared folder")
+        stale = _RESIDENT.get(spec["id"])
+        if stale is not None and stale.path == self._path:
+            # an earlier start of this member in this process whose handle the caller gave up
+            # on (its answer was lost or late): the newest start takes the files over
+            stale.close()
         self._t = Thermogram.open(path, create=True, fsync=fsync, clock=self._clock, **create)
         if self._t.id != spec["id"]:
             got = self._t.id
@@ -135,8 +148,14 @@ class MemberActor:
             raise FormatError(f"{path} holds member {got!r}, expected {spec['id']!r}")
         if limits is not None:
             self._t.limits = limits
+        self._config = (spec["thermal_config"], spec["policy"])  # what a removal restores
         self._crash_after: Optional[int] = None
         _RESIDENT[self._t.id] = self
+
+    @property
+    def path(self) -> str:
+        """The member's snapshot path."""
+        return self._path
 
     def _at(self, now: int) -> Thermogram:
         self._clock.now = int(now)
@@ -162,7 +181,7 @@ class MemberActor:
         from .topology import member_key_count
         return {"id": t.id, "digest": t.state_digest(), "keys": member_key_count(t),
                 "pending": t.pending_count, "layers": [c["hot"], c["warm"], c["cool"], c["cold"]],
-                "head": t.head_hash, "recovered": self.recovered, "pid": os.getpid()}
+                "head": t.head_hash, "records": len(t.chain), "recovered": self.recovered, "pid": os.getpid()}
 
     def apply_batch(self, data: bytes, now: int) -> int:
         """Apply a sub-batch sent as its canonical record bytes; returns the pending count."""
@@ -243,17 +262,65 @@ class MemberActor:
         """Every key the member holds, sorted."""
         return self._t.keys()
 
-    def consolidate(self, now: int) -> Tuple[int, int, int, int]:
+    def consolidate(self, now: int, retry: bool = False) -> Tuple[int, int, int, int]:
         """Consolidate in place at ``now``; returns ``(promoted, demoted, pruned, deltas)``.
 
-        Idempotent for one round: when the member already consolidated at
-        ``now`` and nothing is pending (a retried call after a lost answer),
-        nothing runs again and zeros come back."""
+        ``retry``: the call is sent again after its answer was lost. When the
+        member's last record is then a consolidation at ``now`` with nothing
+        pending, that attempt landed: nothing runs again and zeros come back.
+        (A first attempt always runs, as in process, even twice at one time.)"""
         t = self._at(now)
-        if t.last_consolidation == int(now) and t.pending_count == 0 and t.total_consolidations:
+        last = t.chain[len(t.chain) - 1]
+        if retry and t.pending_count == 0 and getattr(last, "op", None) == "consolidate" \
+                and last.timestamp == int(now):
             return (0, 0, 0, 0)
         r = t.consolidate()
         return (r.promoted, r.demoted, r.entries_pruned + r.transition_pruned, r.deltas_processed)
+
+    # -------------------------------------------------------------- moving keys
+    # A move runs as three idempotent calls (export, receive, remove), each of which
+    # may be sent again after its worker was lost: the receiving and the giving
+    # member find from their own chains how far an earlier attempt got.
+
+    def plan_cut(self, kind: str, arg: float, locality: Any) -> Tuple[Optional[int], int]:
+        """Where a ``"split"`` (``arg``: the balance target) or a ``"move"`` (``arg``:
+        at most that many keys) would cut this member's key hashes (None: nowhere),
+        and the length of its chain."""
+        from .topology import move_cut, sorted_key_hashes, split_cut
+        s = sorted_key_hashes(self._t, locality)
+        cut = split_cut(s, float(arg)) if kind == "split" else move_cut(s, int(arg))
+        return cut, len(self._t.chain)
+
+    def export_moved(self, cut: int, locality: Any) -> Optional[Tuple[List[str], Dict[str, Any]]]:
+        """The entries whose keys hash at or above ``cut`` (just those), or None."""
+        from .topology import export_moved
+        return export_moved(self._t, int(cut), locality)
+
+    def receive_moved(self, src_id: str, keys: List[str], entries: Dict[str, Any], now: int, reason: str,
+                      start: int) -> bool:
+        """Record moved entries as one ``import`` record, unless an earlier attempt of
+        this move (the chain had ``start`` records when it began) already did."""
+        from .topology import receive_moved_once
+        landed = receive_moved_once(self._at(now), src_id, keys, entries, int(now), reason, int(start))
+        if landed:
+            self._applied()
+        return landed
+
+    def remove_moved(self, keys: List[str], now: int, reason: str, start: int) -> None:
+        """Delete moved keys exactly as the in-process colony does (four records),
+        resuming where an earlier attempt of this move stopped."""
+        from .topology import remove_keys_step
+        t = self._at(now)
+        if not keys and len(t.chain) - int(start) <= 1:
+            raise ThermogramError(f"member {t.id}: no keys to remove for the {reason} begun at record {start}")
+        tc, pol = self._config
+        while True:
+            before = len(t.chain)
+            done = remove_keys_step(t, keys, int(now), reason, int(start), tc, pol)
+            if len(t.chain) != before:
+                self._applied()
+            if done:
+                return
 
     def checkpoint(self) -> None:
         """Write a new snapshot and start a new journal segment."""
@@ -372,19 +439,16 @@ class _MemberView:
 
 
 def fixed_topology_config(members: int, thermal_config: Optional[ThermalConfig] = None) -> ColonyConfig:
-    """The colony config the distributed backend accepts: no splits (``max_members``
-    equal to ``members``), no merges (``merge_threshold=0``) and no rebalancing
-    (``balance_tolerance=1``)."""
+    """The distributed backend's default config: :meth:`DistributedColony.consolidate`
+    never changes the topology (no splits: ``max_members`` equal to ``members``; no
+    merges: ``merge_threshold=0``; no rebalancing: ``balance_tolerance=1``)."""
     return ColonyConfig(merge_threshold=0, balance_tolerance=1.0, max_members=members,
                         thermal_config=ThermalConfig.default() if thermal_config is None else thermal_config)
 
 
-def _check_fixed(config: ColonyConfig, members: int) -> None:
-    if config.max_members > members or config.merge_threshold > 0 or config.balance_tolerance < 1.0:
-        raise ValidationError(
-            "the distributed backend keeps the members it is made with (splits, merges and rebalancing "
-            "are not supported there yet): pass a config with max_members <= members, merge_threshold=0 "
-            "and balance_tolerance >= 1, e.g. fixed_topology_config(members), or omit config")
+def _moves_keys(config: ColonyConfig, members: int) -> bool:
+    """Whether a consolidation under ``config`` may split, merge or rebalance."""
+    return config.max_members > members or config.merge_threshold > 0 or config.balance_tolerance < 1.0
 
 
 class DistributedColony:
@@ -404,8 +468,11 @@ class DistributedColony:
     id, name : str
         Colony id and name (member ids are ``f"{id}-m{n}"``).
     rule, config, policy, limits, clock, locality, neuromod, neuromod_sync
-        As for :class:`ThermogramColony`; ``config`` must keep the topology
-        fixed (see :func:`fixed_topology_config`, the default).
+        As for :class:`ThermogramColony`. The default ``config`` keeps the
+        topology fixed (:func:`fixed_topology_config`); pass one with room to
+        split, merge or rebalance (``max_members``, ``merge_threshold``,
+        ``balance_tolerance``) to have :meth:`consolidate` move keys as the
+        in-process colony does.
     members : int
         How many members (the hash space cut in equal ranges).
     fsync : str
@@ -456,7 +523,8 @@ class DistributedColony:
         self._futures: List[Any] = []
         self._where: List[str] = []
         self._pending: List[int] = []
-        self._lost: set = set()
+        self._lost: set = set()  # ids of members an earlier call gave up on
+        self._move: Optional[Dict[str, Any]] = None  # the move under way (named in the manifest)
         os.makedirs(self._folder, exist_ok=True)
         if _restore is not None:
             doc = _restore
@@ -473,9 +541,11 @@ class DistributedColony:
             self._owners = [pos[m] for _, m in doc["ranges"]]
             md = doc["metadata"]
             self.metadata = ColonyMetadata(id, name, int(md["created"]), int(md["modified"]),
-                                           int(md["total_entries"]), 0, 0)
+                                           int(md["total_entries"]), int(md.get("split_count", 0)),
+                                           int(md.get("merge_count", 0)))
+            self._next_member = int(doc.get("next_member", len(self._ids)))
+            self._move = doc.get("move")
         else:
-            _check_fixed(self.config, n0)
             taken = [f for f in os.listdir(self._folder)
                      if f == DISTRIBUTED_MANIFEST or f.startswith(f"{id}-m") and ".thermo" in f]
             if taken:
@@ -488,10 +558,11 @@ class DistributedColony:
             self._neuro = [self._central.copy() for _ in range(n0)]
             self._sync = [self._default_sync] * n0
             self._bounds, self._owners = routing.even_ring(n0)
+            self._next_member = n0
         self._bounds_np, self._owners_np = routing.ring_arrays(self._bounds, self._owners)
         now = self._now() if _restore is None else self.metadata.created
         workers = self._workers()
-        futs = [self._start(i, workers[i % len(workers)], now, must_exist=_restore is not None)
+        futs = [self._start(i, workers[i % len(workers)], *self._birth(i, now, _restore is not None))
                 for i in range(len(self._ids))]
         self._futures = [f for f, _ in futs]
         self._where = [w for _, w in futs]
@@ -507,6 +578,8 @@ class DistributedColony:
                 except Exception:  # noqa: BLE001, S110 - already failing; the first error is raised
                     pass
             raise
+        if self._move is not None:  # a move cut short: finish it before anything else
+            self._finish_move(self._move)
         self._write_manifest()
 
     # ------------------------------------------------------------------ placement
@@ -531,6 +604,14 @@ class DistributedColony:
         """A member's snapshot path in the shared folder (its journal lies beside it)."""
         return os.path.join(self._folder, f"{self._ids[self._index(ref)]}.thermo")
 
+    def _birth(self, i: int, now: int, reopening: bool) -> Tuple[int, bool]:
+        """``(now, must_exist)`` to start member ``i`` with: the member a split under way
+        creates may not have files yet (it is born at the split's time)."""
+        mv = self._move
+        if mv is not None and mv["reason"] == "split" and mv["dst"] == self._ids[i]:
+            return int(mv["now"]), False
+        return now, reopening
+
     def _start(self, i: int, worker: str, now: int, must_exist: bool = True) -> Tuple[Any, str]:
         spec = dict(self._spec(i), must_exist=must_exist)
         fut = self._client.submit(MemberActor, self.member_path(i), spec, self._fsync, now,
@@ -542,6 +623,11 @@ class DistributedColony:
         """Start member ``i`` again on the live worker holding the fewest members,
         from its snapshot and journal, and rewrite the manifest."""
         old = self._where[i]
+        if self._actors[i] is not None and old in self._workers():
+            try:  # a late answer, not a dead worker: free the files before starting it again
+                self._actors[i].close().result(timeout=_START_TIMEOUT_S / 4)
+            except Exception:  # noqa: BLE001 - it is gone after all
+                pass
         try:
             self._futures[i].release()
         except Exception:  # the future of a lost actor may already be gone
@@ -556,7 +642,7 @@ class DistributedColony:
                     if j != i and w in load:
                         load[w] += 1
                 target = min(live, key=lambda w: (w == old, load[w], w))
-                fut, addr = self._start(i, target, self.metadata.created)
+                fut, addr = self._start(i, target, *self._birth(i, self.metadata.created, True))
                 try:
                     actor = fut.result(timeout=_START_TIMEOUT_S)
                     info = actor.info().result(timeout=_START_TIMEOUT_S)
@@ -601,9 +687,9 @@ class DistributedColony:
     def _revive(self, indices: Sequence[int]) -> None:
         """Re-create the members among ``indices`` that an earlier call reported lost."""
         for i in indices:
-            if i in self._lost:
+            if self._ids[i] in self._lost:
                 self._recreate(i, MemberLostError(f"member {self._ids[i]!r} was reported lost", self._ids[i]))
-                self._lost.discard(i)
+                self._lost.discard(self._ids[i])
 
     def _finish(self, i: int, method: str, args: Tuple[Any, ...], fut: Any, ids: Sequence[str],
                 resend: bool = False) -> Any:
@@ -624,11 +710,13 @@ class DistributedColony:
                     fut = self._send(i, method, args)
                     continue
                 if attempt >= self.max_retries:
-                    self._lost.add(i)
+                    self._lost.add(self._ids[i])
                     raise MemberLostError(f"member {self._ids[i]!r}: {method} failed {attempt + 1} times "
                                           f"as its worker was lost ({e!r})", self._ids[i], ids) from e
                 attempt += 1
                 self._recreate_for(i, e, ids)
+                if method == "consolidate":  # the lost attempt may have landed: the member checks
+                    args = (args[0], True)
                 fut = self._send(i, method, args)
 
     def _recreate_for(self, i: int, cause: BaseException, ids: Sequence[str]) -> None:
@@ -636,7 +724,7 @@ class DistributedColony:
         try:
             self._recreate(i, cause)
         except MemberLostError as e:
-            self._lost.add(i)
+            self._lost.add(self._ids[i])
             raise MemberLostError(str(e), self._ids[i], ids) from e
 
     def _gather(self, method: str, indices: Sequence[int], args: Callable[[int], Tuple[Any, ...]] = lambda i: (),
@@ -677,7 +765,9 @@ class DistributedColony:
         md = self.metadata
         return {
             "format": _FORMAT, "version": _VERSION, "id": self._id, "name": self._name,
-            "metadata": {"created": md.created, "modified": md.modified, "total_entries": md.total_entries},
+            "metadata": {"created": md.created, "modified": md.modified, "total_entries": md.total_entries,
+                         "split_count": md.split_count, "merge_count": md.merge_count},
+            "next_member": self._next_member, "move": self._move,
             "config": self.config.to_dict(), "rule": self._rule.to_dict(), "policy": self._policy.to_dict(),
             "locality": "prefix" if self._locality is None else "custom", "fsync": self._fsync,
             "ranges": [[b, self._ids[o]] for b, o in zip(self._bounds, self._owners)],
@@ -706,7 +796,7 @@ class DistributedColony:
             raise FormatError(f"{folder} holds no distributed colony ({DISTRIBUTED_MANIFEST} is missing)") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise FormatError(f"{DISTRIBUTED_MANIFEST} is not valid JSON: {e}") from None
-        if not isinstance(doc, dict) or doc.get("format") != _FORMAT or doc.get("version") != _VERSION:
+        if not isinstance(doc, dict) or doc.get("format") != _FORMAT or doc.get("version") not in (1, _VERSION):
             raise FormatError(f"{DISTRIBUTED_MANIFEST} is not a version {_VERSION} distributed colony manifest")
         body = {k: v for k, v in doc.items() if k != "checksum"}
         expect = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -972,8 +1062,10 @@ class DistributedColony:
 
     # ------------------------------------------------------------------ consolidation
     def consolidate(self) -> ColonyConsolidationResult:
-        """Consolidate every member in place on its worker (all at once); only the
-        counts come back. The topology never changes on this backend."""
+        """Consolidate every member in place on its worker (all at once; only the
+        counts come back), then split, merge and rebalance as
+        :meth:`ThermogramColony.consolidate` does, when :attr:`config` allows it
+        (the default config keeps the topology fixed)."""
         now = self._now()
         res = ColonyConsolidationResult()
         res.neuromod_synced = self.sync_neuromod()
@@ -983,24 +1075,185 @@ class DistributedColony:
             res.pruned += pr
             res.deltas_processed += dp
         self._pending = [0] * len(self._ids)
+        if _moves_keys(self.config, len(self._ids)):
+            counts = self.member_key_counts()
+            res.splits = topology.run_splits(counts, self.config, self.member_count,
+                                             lambda i: self._split(i, now))
+            self.metadata.split_count += res.splits
+            res.merges = topology.run_merges(counts, self.config, self.member_count,
+                                             lambda a, b: self._merge(a, b, now))
+            self.metadata.merge_count += res.merges
+            res.rebalanced = self._rebalance(counts, now)
+            self.metadata.total_entries = sum(counts)
         self.metadata.modified = now
         self._write_manifest()
         return res
 
+    # ------------------------------------------------------------------ splits, merges, moves
     def split(self, ref: Union[int, str]) -> bool:
-        """Not supported on the distributed backend yet: raises :class:`ThermogramError`."""
-        raise ThermogramError("split is not supported on the distributed backend yet: its members are fixed "
-                              "when the colony is made (members=n)")
+        """Split one member now: the upper part of its hash range (from the
+        ``balance_target`` quantile of its keys' hashes) goes to a new member,
+        started on the live worker holding the fewest members; only those keys
+        travel. False when the colony is at ``config.max_members`` or all the
+        member's keys share one locality key (as :meth:`ThermogramColony.split`)."""
+        i = self._index(ref)
+        if len(self._ids) >= self.config.max_members:
+            return False
+        now = self._now()
+        ok = self._split(i, now) > 0
+        if ok:
+            self.metadata.split_count += 1
+            self.metadata.modified = now
+            self._write_manifest()
+        return ok
 
     def merge(self, keep: Union[int, str], remove: Union[int, str]) -> None:
-        """Not supported on the distributed backend yet: raises :class:`ThermogramError`."""
-        raise ThermogramError("merge is not supported on the distributed backend yet: its members are fixed "
-                              "when the colony is made (members=n)")
+        """Merge member ``remove`` into member ``keep`` now: its entries travel to
+        ``keep``'s worker, its ranges go to ``keep``, its actor and files go away."""
+        a, b = self._index(keep), self._index(remove)
+        if a == b:
+            raise ValidationError("cannot merge a member into itself")
+        now = self._now()
+        self._merge(a, b, now)
+        self.metadata.merge_count += 1
+        self.metadata.modified = now
+        self._write_manifest()
 
     def rebalance(self) -> int:
-        """Not supported on the distributed backend yet: raises :class:`ThermogramError`."""
-        raise ThermogramError("rebalance is not supported on the distributed backend yet: its members are "
-                              "fixed when the colony is made (members=n)")
+        """Move hash ranges from overloaded to underloaded members now (the keys in
+        them, nothing else, travel); returns keys moved."""
+        now = self._now()
+        self._settle(range(len(self._ids)), now)
+        moved = self._rebalance(self.member_key_counts(), now)
+        if moved:
+            self.metadata.modified = now
+            self._write_manifest()
+        return moved
+
+    def _rebalance(self, counts: List[int], now: int) -> int:
+        return topology.run_rebalance(counts, self.config, len(self._ids),
+                                      lambda o, u, k: self._move_some(o, u, k, now))
+
+    def _settle(self, indices: Sequence[int], now: int) -> None:
+        """Consolidate the members that have pending deltas (before moving their keys)."""
+        indices = list(indices)
+        todo = [i for i, x in zip(indices, self._gather("info", indices)) if x["pending"]]
+        if todo:
+            self._gather("consolidate", todo, lambda i: (now,))
+            for i in todo:
+                self._pending[i] = 0
+
+    def _split(self, i: int, now: int) -> int:
+        """Split member ``i``; returns the keys moved (0: not splittable)."""
+        self._settle([i], now)
+        cut, start = self._call(i, "plan_cut", "split", self.config.balance_target, self._locality)
+        if cut is None:
+            return 0
+        mid = f"{self._id}-m{self._next_member}"
+        mv = {"reason": "split", "src": self._ids[i], "dst": mid, "cut": int(cut), "now": now,
+              "src_start": int(start), "dst_start": 1}  # a new member's chain: its genesis record
+        self._next_member += 1
+        self._ids.append(mid)
+        self._neuro.append(self._neuro[i].copy())
+        self._sync.append(self._sync[i])
+        self._where.append(self._least_loaded(exclude=len(self._ids) - 1))
+        self._actors.append(None)
+        self._futures.append(None)
+        self._pending.append(0)
+        self._move = mv
+        self._write_manifest()  # names the member and the move before its files exist
+        fut, _ = self._start(len(self._ids) - 1, self._where[-1], now, must_exist=False)
+        self._futures[-1] = fut
+        try:
+            self._actors[-1] = fut.result(timeout=_START_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001
+            if not _is_lost(e):
+                raise
+            self._lost.add(mid)  # the next call starts it elsewhere
+        return self._finish_move(mv)
+
+    def _merge(self, keep: int, remove: int, now: int) -> None:
+        self._settle([keep, remove], now)
+        start = int(self._call(keep, "info")["records"])
+        mv = {"reason": "merge", "src": self._ids[remove], "dst": self._ids[keep], "cut": 0, "now": now,
+              "src_start": None, "dst_start": start}
+        self._move = mv
+        self._write_manifest()
+        self._finish_move(mv)
+
+    def _move_some(self, src: int, dst: int, at_most: int, now: int) -> int:
+        """Hand ``dst`` the top of ``src``'s hashes: as many keys as possible, at
+        most ``at_most``, never splitting a locality group. Returns keys moved."""
+        if at_most <= 0:
+            return 0
+        cut, start = self._call(src, "plan_cut", "move", at_most, self._locality)
+        if cut is None:
+            return 0
+        mv = {"reason": "rebalance", "src": self._ids[src], "dst": self._ids[dst], "cut": int(cut), "now": now,
+              "src_start": int(start), "dst_start": int(self._call(dst, "info")["records"])}
+        self._move = mv
+        self._write_manifest()
+        return self._finish_move(mv)
+
+    def _finish_move(self, mv: Dict[str, Any]) -> int:
+        """Run (or finish, after a lost worker or on reopening) the move the manifest
+        names: export the moving keys' entries from the giving member, record them in
+        the receiving one, delete them from the giving one (not for a merge), then
+        write the new ring into the manifest. Every step can be sent again. Returns
+        the keys moved (counted by this run's export)."""
+        s, d = self._index(mv["src"]), self._index(mv["dst"])
+        now, reason = int(mv["now"]), mv["reason"]
+        exported = self._call(s, "export_moved", int(mv["cut"]), self._locality)
+        keys: List[str] = []
+        if exported is not None:
+            keys, entries = exported
+            self._call(d, "receive_moved", mv["src"], keys, entries, now, reason, int(mv["dst_start"]))
+        if reason != "merge" and (keys or mv.get("src_start") is not None):
+            self._call(s, "remove_moved", keys, now, reason, int(mv["src_start"]))
+        if reason == "merge":
+            ring = routing.drop_member(self._bounds, self._owners, d, s)
+            gone, gone_fut = self._actors[s], self._futures[s]
+            for seq in (self._ids, self._neuro, self._sync, self._where, self._actors, self._futures, self._pending):
+                del seq[s]
+            self._lost.discard(mv["src"])
+        else:
+            ring = routing.reassign(self._bounds, self._owners, s, d, int(mv["cut"]))
+        self._bounds, self._owners = ring
+        self._bounds_np, self._owners_np = routing.ring_arrays(self._bounds, self._owners)
+        self._move = None
+        self._write_manifest()  # the move is done: the new ring, no move under way
+        if reason == "merge":
+            self._retire(mv["src"], gone, gone_fut)
+        return len(keys)
+
+    def _retire(self, mid: str, actor: Any, fut: Any) -> None:
+        """Close a merged-away member's actor and delete its files (no manifest names them)."""
+        try:
+            if actor is not None:
+                actor.close().result(timeout=_START_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - its worker may be gone; its files go all the same
+            pass
+        if fut is not None:
+            try:
+                fut.release()
+            except Exception:  # noqa: BLE001
+                pass
+        prefix = f"{mid}.thermo"
+        for f in os.listdir(self._folder):
+            if f == prefix or f.startswith(prefix + "."):
+                try:
+                    os.remove(os.path.join(self._folder, f))
+                except OSError:
+                    pass
+
+    def _least_loaded(self, exclude: int = -1) -> str:
+        """The live worker holding the fewest members (ties: the first address)."""
+        live = self._workers()
+        load = {w: 0 for w in live}
+        for j, w in enumerate(self._where):
+            if j != exclude and w in load:
+                load[w] += 1
+        return min(live, key=lambda w: (load[w], w))
 
     # ------------------------------------------------------------------ lifetime
     def checkpoint(self) -> None:

@@ -176,16 +176,60 @@ def transfer(src: Thermogram, dst: Thermogram, cut: int, now: int, reason: str,
         if exported is None:
             return 0
         moved_keys, entries = exported
-        dup = _first_held(dst, moved_keys)
-        if dup is not None:
-            raise ThermogramError(f"cannot move {dup!r} from {src.id} to {dst.id}: both hold it")
-        meta = {"last_consolidation": dst.last_consolidation, "total_deltas": dst.total_deltas,
-                "total_consolidations": dst.total_consolidations, "custom": dst.custom, "pending": 0,
-                "source": f"colony-{reason}:{src.id}"}
-        _import_entries(dst, entries, meta, now)
+        receive_moved(dst, src.id, moved_keys, entries, now, reason)
         if remove_from_source:
             remove_keys(src, moved_keys, now, reason)
         return len(moved_keys)
+
+
+def export_moved(src: Thermogram, cut: int, locality: Locality) -> Optional[Tuple[List[str], Dict[str, Any]]]:
+    """The entries of ``src`` whose keys hash at or above ``cut`` (``cut=0``: all), as the
+    columns of an ``import`` record, and their distinct keys; None when there are none.
+    The giving side of :func:`transfer`, for a colony whose members live apart."""
+    return _export_entries(src, cut, locality)
+
+
+def receive_moved(dst: Thermogram, src_id: str, moved_keys: List[str], entries: Dict[str, Any], now: int,
+                  reason: str) -> None:
+    """Record entries exported from member ``src_id`` in ``dst`` as one ``import`` record
+    (the receiving side of :func:`transfer`).
+
+    Raises
+    ------
+    ThermogramError
+        ``dst`` already holds one of the keys (nothing changes).
+    """
+    with capsule_parts(dst):
+        dup = _first_held(dst, moved_keys)
+        if dup is not None:
+            raise ThermogramError(f"cannot move {dup!r} from {src_id} to {dst.id}: both hold it")
+        meta = {"last_consolidation": dst.last_consolidation, "total_deltas": dst.total_deltas,
+                "total_consolidations": dst.total_consolidations, "custom": dst.custom, "pending": 0,
+                "source": f"colony-{reason}:{src_id}"}
+        _import_entries(dst, entries, meta, now)
+
+
+def receive_moved_once(dst: Thermogram, src_id: str, moved_keys: List[str], entries: Dict[str, Any],
+                       now: int, reason: str, start: int) -> bool:
+    """:func:`receive_moved` for a move that may be running again (its first attempt's
+    answer lost): ``start`` is the length of ``dst``'s chain when the move began.
+    Returns False when that attempt's ``import`` record is already there (nothing changes).
+
+    Raises
+    ------
+    ThermogramError
+        ``dst``'s chain grew in another way since the move began.
+    """
+    with capsule_parts(dst) as parts:
+        n = len(parts.chain)
+        if n == start:
+            receive_moved(dst, src_id, moved_keys, entries, now, reason)
+            return True
+        last = parts.chain[start] if n == start + 1 else None
+        if last is not None and last.kind == "op" and last.op == "import" and last.timestamp == int(now):
+            return False
+        raise ThermogramError(f"member {dst.id}: its chain changed during a {reason} from {src_id} "
+                              f"({n - start} records since it began)")
 
 
 def remove_keys(m: Thermogram, keys: List[str], now: int, reason: str) -> None:
@@ -193,19 +237,64 @@ def remove_keys(m: Thermogram, keys: List[str], now: int, reason: str) -> None:
     batch folded by a consolidation under a thermal config that neither
     promotes, demotes nor prunes (set and restored by two ``configure`` records)."""
     tc, pol = m.thermal_config, m.policy
-    still = tc.replace(min_observations=(USIZE_MAX,) * 4, allow_demotion=(False,) * 4,
-                       prune_threshold=Signal.ZERO)
-    no_prune = ConsolidationPolicy.manual_only(enable_pruning=False, enable_merging=pol.enable_merging)
-    n = len(keys)
-    batch = DeltaBatch.from_arrays(keys, (_EMPTY_SIGNALS, np.zeros(n + 1, np.int64)), None,
-                                   DeltaType.DELETE, now, source=f"colony-{reason}",
-                                   id=f"{m.id}:{reason}:{len(m.chain)}")
+    still, no_prune = _removal_configs(tc, pol)
+    batch = _removal_batch(m, keys, now, reason, len(m.chain))
     m.configure(thermal_config=still, policy=no_prune)
     try:
         m.apply_batch(batch)
         m.consolidate()
     finally:
         m.configure(thermal_config=tc, policy=pol)
+
+
+def _removal_configs(tc: Any, pol: ConsolidationPolicy) -> Tuple[Any, ConsolidationPolicy]:
+    """The thermal config and policy a removal runs under: no promotion, demotion or pruning."""
+    still = tc.replace(min_observations=(USIZE_MAX,) * 4, allow_demotion=(False,) * 4,
+                       prune_threshold=Signal.ZERO)
+    return still, ConsolidationPolicy.manual_only(enable_pruning=False, enable_merging=pol.enable_merging)
+
+
+def _removal_batch(m: Thermogram, keys: List[str], now: int, reason: str, start: int) -> DeltaBatch:
+    n = len(keys)
+    return DeltaBatch.from_arrays(keys, (_EMPTY_SIGNALS, np.zeros(n + 1, np.int64)), None,
+                                  DeltaType.DELETE, now, source=f"colony-{reason}", id=f"{m.id}:{reason}:{start}")
+
+
+REMOVAL_STEPS = 4
+"""Records a removal (:func:`remove_keys`) appends: configure, delete batch, consolidate, configure."""
+
+
+def remove_keys_step(m: Thermogram, keys: List[str], now: int, reason: str, start: int, tc: Any,
+                     pol: ConsolidationPolicy) -> bool:
+    """Run the next step of :func:`remove_keys`, resumed from ``m``'s chain: ``start`` is
+    the chain's length when the removal began, ``tc``/``pol`` the config to restore at
+    the end. Each step appends one record, exactly those :func:`remove_keys` appends,
+    so a removal cut short (its process ended) finishes with the same records.
+    Returns True once all steps are in the chain (then nothing changes).
+
+    Raises
+    ------
+    ThermogramError
+        The records after ``start`` are not a removal's.
+    """
+    with capsule_parts(m) as parts:
+        chain = parts.chain
+        done = len(chain) - start
+        bid = f"{m.id}:{reason}:{start}"
+        if done < 0 or done > REMOVAL_STEPS or (done >= 1 and getattr(chain[start], "op", None) != "configure") \
+                or (done >= 2 and chain.index_of_id(bid) != start + 1):
+            raise ThermogramError(f"member {m.id}: its chain does not continue with the {reason} removal "
+                                  f"that began at record {start}")
+        if done == 0:
+            still, no_prune = _removal_configs(tc, pol)
+            m.configure(thermal_config=still, policy=no_prune)
+        elif done == 1:
+            m.apply_batch(_removal_batch(m, keys, now, reason, start))
+        elif done == 2:
+            m.consolidate()
+        elif done == 3:
+            m.configure(thermal_config=tc, policy=pol)
+        return len(chain) - start >= REMOVAL_STEPS
 
 
 # ----------------------------------------------------------------------------- planning
