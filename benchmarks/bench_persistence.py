@@ -91,3 +91,48 @@ class JournalAppend:
 
     track_records_per_second.unit = "records/s"
     track_records_per_second.__doc__ = "Records appended per second (20,000 records, then sync)."
+
+
+class ApplyDeltaStreamFile:
+    """``apply_delta`` of 10,000 pre-built Update deltas (one signal, strength 128, 10,000
+    distinct keys), one call each, onto a fresh manual-policy capsule: in memory, or
+    file-backed (``Thermogram.open(..., fsync="never")``: every record framed into the
+    journal's buffer, written every 1,024 records). The two differ only by the journal, so
+    their ratio is its cost per delta. Per delta = time / 10,000."""
+
+    N = 10_000
+    params = ["memory", "never"]
+    param_names = ["capsule"]
+    number = 1
+    repeat = 7
+    timeout = 300
+
+    def _open(self, where):
+        from thermogram import ConsolidationPolicy
+        if where == "memory":
+            return tg.Thermogram("bench", policy=ConsolidationPolicy.manual_only())
+        return tg.Thermogram.open(os.path.join(self.dir, f"s{len(os.listdir(self.dir))}.thermo"), create=True,
+                                  fsync=where, policy=ConsolidationPolicy.manual_only())
+
+    def setup(self, where):
+        from .bench_reference_workloads import one_signal
+        self.dir = tempfile.mkdtemp()
+        v, s = one_signal(100), tg.Signal.positive(128)
+        self.deltas = [tg.Delta.update(f"key_{i}", v, "source", s) for i in range(self.N)]
+        warm = self._open(where)  # load every kernel the stream meets (key table growth included)
+        for d in self.deltas:
+            warm.apply_delta(d)
+        warm.close()
+        self.t = self._open(where)
+
+    def teardown(self, where):
+        import shutil
+        self.t.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def time_apply_delta_stream(self, where):
+        apply = self.t.apply_delta
+        for d in self.deltas:
+            apply(d)
+
+    time_apply_delta_stream.__doc__ = "10,000 pre-built updates, each applied at once (per delta: time / 10,000)."

@@ -48,13 +48,16 @@ import os
 import re
 import struct
 import threading
+from binascii import a2b_hex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import numpy as np
 import xxhash
+from xxhash import xxh3_64_intdigest
 
-from .io import Reader, decode_record, encode_record, encode_v2_parts, load
+from .io import Reader, decode_record, encode_v2_parts, load
+from .io.records import KIND
 from .io import files
 from .errors import ChainError, DurabilityError, FormatError, LockedError, ThermogramError, ValidationError
 
@@ -71,6 +74,9 @@ __all__ = ["JournalFile", "open_capsule", "recover_capsule", "read_journal", "sc
 
 HEADER = struct.Struct("<4sHH32s")
 FRAME = struct.Struct("<IQ")
+#: The first 5 bytes of a record payload (``u8 kind | u32 canonical length``), as
+#: :func:`thermogram.io.encode_record` writes them.
+PAYLOAD_HEAD = struct.Struct("<BI")
 JMAGIC = b"THRJ"
 FSYNC_POLICIES = ("always", "batch", "never")
 MAX_FRAME = 1 << 31
@@ -285,29 +291,41 @@ class JournalFile:
         Raises
         ------
         ValidationError
-            The record cannot be encoded (nothing was written).
+            The record cannot be encoded, or its frame would be longer than ``MAX_FRAME``
+            bytes, which opening refuses (nothing was written).
         DurabilityError
             A write or fsync failed, or failed before (nothing of this record is acknowledged).
         """
         if self.failed is not None or self._fd is None:
             self.check()
+        # the payload is encode_record's, built inline (test_journal_frames checks the bytes are
+        # equal): this runs once per record, so every call counts. The hash was set by linking
+        # (``_hash``; the property computes it otherwise); a2b_hex is fromhex without the
+        # whitespace handling, at under half its cost
         try:
-            payload = encode_record(rec, canonical)
-        except (struct.error, OverflowError, TypeError, ValueError) as e:
+            cb = rec.canonical_bytes() if canonical is None else canonical
+            payload = PAYLOAD_HEAD.pack(KIND[rec.kind], len(cb)) + cb + a2b_hex(rec._hash or rec.hash)
+        except (KeyError, struct.error, OverflowError, TypeError, ValueError) as e:
             if isinstance(e, ThermogramError):
                 raise
-            raise ValidationError(f"record cannot be stored: {e}") from None
-        frame = FRAME.pack(len(payload), xxhash.xxh3_64_intdigest(payload)) + payload
+            raise ValidationError(f"record cannot be stored: {e!r}") from None
+        n = len(payload)
+        if n > MAX_FRAME:  # opening would refuse the frame: refuse the record instead
+            raise ValidationError(f"record cannot be stored: its journal frame would hold {n} bytes, "
+                                  f"over the {MAX_FRAME}-byte limit")
+        head = FRAME.pack(n, xxh3_64_intdigest(payload))
         if self.fsync == "always":
             try:
-                files.write_all(self._fd, frame)
-                self._size += len(frame)
+                files.write_all(self._fd, head + payload)
+                self._size += FRAME.size + n
                 files.ops.fsync(self._fd)
             except OSError as e:
                 raise self.poison(_io_error(f"appending to {self.jpath}", e)) from e
             self._durable = self._size
             return
-        self._buf += frame
+        buf = self._buf
+        buf += head
+        buf += payload
         self._unsynced += 1
         if self._unsynced >= self.batch_size:
             self.sync()
