@@ -85,56 +85,12 @@ def move_or_merge(r, frm, to, layer, kid, pol, mag, count, ts, voff, vlen, slot,
 
 
 @kernel
-def promote_layer(frm, to, threshold, min_obs, layer, kid, pol, mag, count, ts, voff, vlen,
-                  slot, free_stack, n_free):
-    """Move every row of layer ``frm`` with ``mag >= threshold`` and ``count >= min_obs``
-    to layer ``to``, merging into an existing copy there.
-
-    Returns ``(number promoted, n_free)``.
-    """
-    moved = 0
-    for r in range(layer.shape[0]):
-        if layer[r] == frm and mag[r] >= threshold and count[r] >= min_obs:
-            _, n_free = move_or_merge(r, frm, to, layer, kid, pol, mag, count, ts, voff, vlen, slot,
-                                      free_stack, n_free)
-            moved += 1
-    return moved, n_free
-
-
-@kernel
-def demote_layer(frm, to, threshold, now, layer, kid, pol, mag, count, ts, slot,
-                 free_stack, n_free):
-    """Move every row of layer ``frm`` with ``mag < threshold`` to layer ``to``.
-
-    Strength is scaled by 0.95 (floor: +1 magnitude 1) and ``ts`` set to
-    ``now``. An existing copy in ``to`` keeps its value and count, takes the
-    demoted strength if it is larger, and ``ts = now``.
-    Returns ``(number demoted, n_free)``.
-    """
-    moved = 0
-    for r in range(layer.shape[0]):
-        if layer[r] == frm and mag[r] < threshold:
-            p, m = scaled_scalar(pol[r], mag[r], np.float32(0.95))
-            if m == 0:
-                p = np.int8(1)
-                m = np.uint8(1)
-            k = kid[r]
-            e = slot[k, to]
-            if e < 0:
-                slot[k, frm] = -1
-                layer[r] = to
-                slot[k, to] = r
-                pol[r] = p
-                mag[r] = m
-                ts[r] = now
-            else:
-                if m > mag[e]:
-                    pol[e] = p
-                    mag[e] = m
-                ts[e] = now
-                n_free = free_row(r, layer, kid, slot, free_stack, n_free)
-            moved += 1
-    return moved, n_free
+def sort_tail(a, start, end):
+    """Sort ``a[start:end]`` in place (ascending) unless it already is."""
+    for i in range(start + 1, end):
+        if a[i] < a[i - 1]:
+            a[start:end] = np.sort(a[start:end])
+            return
 
 
 @kernel
@@ -153,28 +109,224 @@ def prune_below(threshold, only_layer, layer, kid, mag, slot, free_stack, n_free
 
 
 @kernel
+def transition_limits(promo_thr, min_obs, demo_thr, allow_demote, prune_thr):
+    """Per layer (hot..cold), the bounds outside which a row takes part in a transition step:
+    ``(lo, hi, obs)``, int32, int32, uint64. A row of layer ``l`` can move or be pruned in
+    :func:`run_transitions` only if ``mag < lo[l]`` (demotion where allowed, or pruning) or
+    ``mag >= hi[l] and count >= obs[l]`` (promotion; ``hi = 256`` for cold: never)."""
+    lo = np.empty(4, np.int32)
+    hi = np.empty(4, np.int32)
+    obs = np.empty(4, np.uint64)
+    for lay in range(4):
+        d = np.int32(prune_thr)
+        if lay > 0 and allow_demote[lay] and np.int32(demo_thr[lay]) > d:
+            d = np.int32(demo_thr[lay])
+        lo[lay] = d
+        hi[lay] = np.int32(promo_thr[lay]) if lay < 3 else np.int32(256)
+        obs[lay] = min_obs[lay]
+    return lo, hi, obs
+
+
+@kernel(inline=True)
+def _due(r, layer, mag, count, lo, hi, obs):
+    """Whether row ``r`` is live and outside its layer's :func:`transition_limits`."""
+    lay = layer[r]
+    i = lay & 3
+    m = np.int32(mag[r])
+    return (lay < 4) & ((m < lo[i]) | ((m >= hi[i]) & (count[r] >= obs[i])))
+
+
+@kernel
+def _block_flags(layer, mag, lo0, lo1, lo2, lo3, hi0, hi1, hi2, out):
+    """``out[b]`` != 0 where rows ``64b .. 64b+63`` hold one with a magnitude outside its
+    layer's bounds (see :func:`transition_candidates`). Selects only: it vectorises."""
+    zero = np.uint8(0)
+    for b in range(out.shape[0]):
+        base = b * 64
+        acc = zero
+        for i in range(64):
+            lay = layer[base + i]
+            m = mag[base + i]
+            t = lo0 if lay == 0 else (lo1 if lay == 1 else (lo2 if lay == 2 else (lo3 if lay == 3 else zero)))
+            up = ((lay == 0) & (m >= hi0)) | ((lay == 1) & (m >= hi1)) | ((lay == 2) & (m >= hi2))
+            acc |= np.uint8(m < t) | np.uint8(up)
+        out[b] = acc
+
+
+@kernel
+def due_rows(promo_thr, min_obs, demo_thr, allow_demote, prune_thr, layer, mag, count):
+    """The live rows outside their layer's :func:`transition_limits`, ascending: the rows
+    some step of :func:`run_transitions` acts on in the table as it is.
+
+    One pass over the magnitudes (vectorised), then work on the rows it flags.
+    """
+    lo, hi, obs = transition_limits(promo_thr, min_obs, demo_thr, allow_demote, prune_thr)
+    n = layer.shape[0]
+    # Thresholds as uint8 scalars (cold's hi of 256 is "never"), so the loops over every
+    # row read two uint8 columns with selects only and vectorise. They test the magnitude
+    # bounds only (a superset of the due rows); counts are checked for the rows they flag.
+    lo0, lo1, lo2, lo3 = np.uint8(lo[0]), np.uint8(lo[1]), np.uint8(lo[2]), np.uint8(lo[3])
+    hi0, hi1, hi2 = np.uint8(hi[0]), np.uint8(hi[1]), np.uint8(hi[2])
+    zero = np.uint8(0)
+    one = np.uint8(1)
+    rows = np.empty(n, np.int64)
+    nc = 0
+    # one flag per 64 rows; where few are set (a settled table), only the rows of those
+    # blocks (and of the last, partial block) are looked at
+    nblk = n // 64
+    blocks = np.empty(nblk, np.uint8)
+    _block_flags(layer, mag, lo0, lo1, lo2, lo3, hi0, hi1, hi2, blocks)
+    nset = 0
+    for b in range(nblk):
+        nset += np.int64(blocks[b] != zero)
+    if nset * 4 <= nblk:
+        for b in range(nblk + 1):
+            if b < nblk and blocks[b] == zero:
+                continue
+            base = b * 64
+            for r in range(base, min(base + 64, n)):
+                rows[nc] = r
+                nc += np.int64(_due(r, layer, mag, count, lo, hi, obs))
+        return rows[:nc]
+    # many due rows: a flag for every row, then two branch-free passes
+    flags = np.empty(n, np.uint8)
+    o0, o1, o2 = obs[0], obs[1], obs[2]
+    for r in range(n):
+        lay = layer[r]
+        m = mag[r]
+        t = lo0 if lay == 0 else (lo1 if lay == 1 else (lo2 if lay == 2 else (lo3 if lay == 3 else zero)))
+        up = ((lay == 0) & (m >= hi0)) | ((lay == 1) & (m >= hi1)) | ((lay == 2) & (m >= hi2))
+        flags[r] = np.uint8(m < t) | (np.uint8(up) << one)
+    for r in range(n):
+        f = flags[r]
+        lay = layer[r]
+        o = o0 if lay == 0 else (o1 if lay == 1 else o2)
+        flags[r] = (f & one) | ((f >> one) & np.uint8(count[r] >= o))
+    for r in range(n):
+        rows[nc] = r
+        nc += np.int64(flags[r])
+    return rows[:nc]
+
+
+@kernel
+def cascade_keys(due, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now, layer, kid, pol,
+                 mag, count, ts, voff, vlen, slot, free_stack, n_free, out):
+    """The steps of :func:`run_transitions` for the keys of the rows ``due`` (ascending),
+    one key at a time, each key once.
+
+    Every step acts on one row per key at most (a key has one row per layer) and only on
+    rows of that key, so running all seven steps for one key, then the next, changes the
+    same rows in the same way as running each step over every row. What differs is the
+    order in which freed rows are found; they are pushed on ``free_stack`` grouped by
+    step and ascending within a step, as the step-by-step scans push them.
+    ``out`` (7, zeroed by the caller) is incremented; returns the new n_free.
+    """
+    nd = due.shape[0]
+    freed = np.empty(4 * nd, np.int64)  # at most four rows per key
+    step = np.empty(4 * nd, np.uint8)
+    nf = 0
+    done = np.zeros((slot.shape[0] + 63) // 64, np.uint64)
+    for i in range(nd):
+        k = kid[due[i]]
+        word = k >> 6
+        bit = np.uint64(1) << np.uint64(k & 63)
+        if done[word] & bit:
+            continue
+        done[word] |= bit
+        for frm in range(3):  # promotions: move_or_merge
+            r = slot[k, frm]
+            if r >= 0 and mag[r] >= promo_thr[frm] and count[r] >= min_obs[frm]:
+                out[frm] += 1
+                to = frm + 1
+                e = slot[k, to]
+                slot[k, frm] = -1
+                if e < 0:
+                    layer[r] = to
+                    slot[k, to] = r
+                else:  # promote_into(r, e); r is freed
+                    p, m = merge_30_70_scalar(pol[e], mag[e], pol[r], mag[r])
+                    pol[e] = p
+                    mag[e] = m
+                    voff[e] = voff[r]
+                    vlen[e] = vlen[r]
+                    ts[e] = ts[r]
+                    count[e] = sat_add_u64(count[e], count[r])
+                    layer[r] = FREE
+                    freed[nf] = r
+                    step[nf] = frm
+                    nf += 1
+        for j in range(3):  # demotions: cold->cool, cool->warm, warm->hot
+            frm = 3 - j
+            if not allow_demote[frm]:
+                continue
+            r = slot[k, frm]
+            if r >= 0 and mag[r] < demo_thr[frm]:
+                out[3 + j] += 1
+                to = frm - 1
+                p, m = scaled_scalar(pol[r], mag[r], np.float32(0.95))
+                if m == 0:
+                    p = np.int8(1)
+                    m = np.uint8(1)
+                e = slot[k, to]
+                slot[k, frm] = -1
+                if e < 0:
+                    layer[r] = to
+                    slot[k, to] = r
+                    pol[r] = p
+                    mag[r] = m
+                    ts[r] = now
+                else:
+                    if m > mag[e]:
+                        pol[e] = p
+                        mag[e] = m
+                    ts[e] = now
+                    layer[r] = FREE
+                    freed[nf] = r
+                    step[nf] = 3 + j
+                    nf += 1
+        for lay in range(4):  # pruning
+            r = slot[k, lay]
+            if r >= 0 and mag[r] < prune_thr:
+                out[6] += 1
+                slot[k, lay] = -1
+                layer[r] = FREE
+                freed[nf] = r
+                step[nf] = 6
+                nf += 1
+    # the freed rows, grouped by step (a counting sort), ascending within each step
+    start = np.zeros(8, np.int64)
+    for i in range(nf):
+        start[step[i] + 1] += 1
+    start[0] = n_free
+    for s in range(1, 8):
+        start[s] += start[s - 1]
+    pos = start.copy()
+    for i in range(nf):
+        s = step[i]
+        free_stack[pos[s]] = freed[i]
+        pos[s] += 1
+    for s in range(7):
+        sort_tail(free_stack, start[s], start[s + 1])
+    return n_free + nf
+
+
+@kernel
 def run_transitions(promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now,
                     layer, kid, pol, mag, count, ts, voff, vlen, slot, free_stack, n_free, out):
     """The four-temperature step: promote hot->warm->cool->cold, demote
     cold->cool->warm->hot (where allowed), then prune every layer.
 
-    ``out`` receives ``[promoted x3, demoted x3 (cold, cool, warm), pruned]``.
+    Same result as six scans of every row in row order and a pruning scan (freed rows
+    pushed on ``free_stack`` in that order), but only the keys with a :func:`due_rows`
+    row are visited (:func:`cascade_keys`): a key with none is left unchanged by every
+    step. ``out`` receives ``[promoted x3, demoted x3 (cold, cool, warm), pruned]``.
     Returns the new n_free.
     """
-    for frm in range(3):
-        c, n_free = promote_layer(frm, frm + 1, promo_thr[frm], min_obs[frm], layer, kid, pol, mag,
-                                  count, ts, voff, vlen, slot, free_stack, n_free)
-        out[frm] = c
-    j = 3
-    for frm in range(3, 0, -1):
-        if allow_demote[frm]:
-            c, n_free = demote_layer(frm, frm - 1, demo_thr[frm], now, layer, kid, pol, mag, count,
-                                     ts, slot, free_stack, n_free)
-            out[j] = c
-        j += 1
-    c, n_free = prune_below(prune_thr, -1, layer, kid, mag, slot, free_stack, n_free)
-    out[6] = c
-    return n_free
+    for i in range(7):
+        out[i] = 0
+    due = due_rows(promo_thr, min_obs, demo_thr, allow_demote, prune_thr, layer, mag, count)
+    return cascade_keys(due, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now, layer, kid,
+                        pol, mag, count, ts, voff, vlen, slot, free_stack, n_free, out)
 
 
 @kernel

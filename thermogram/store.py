@@ -588,8 +588,8 @@ class EntryStore:
             np.int64(now), c.layer, c.kid, c.pol, c.mag, c.count, c.ts, c.voff, c.vlen, self.slot,
             self.free_stack, self.n_free, out))
         self.mark_changed()
-        return TransitionCounts((int(out[0]), int(out[1]), int(out[2])),
-                                (int(out[3]), int(out[4]), int(out[5])), int(out[6]))
+        o = out.tolist()
+        return TransitionCounts((o[0], o[1], o[2]), (o[3], o[4], o[5]), o[6])
 
     def crystallize(self, threshold: int, min_observations: int) -> Tuple[int, int]:
         """Move hot entries at or above ``threshold`` with at least ``min_observations``

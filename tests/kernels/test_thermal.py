@@ -39,26 +39,12 @@ def test_decay_all_matches_naive(layers, retention, seed):
     assert from_table(t) == layers
 
 
-@given(dict_layers(), st.integers(0, 2), mags, obs, seeds)
-def test_promote_layer_matches_naive(layers, frm, thr, min_obs, seed):
-    t = table(layers, seed)
-    moved, n_free = kt.promote_layer(frm, frm + 1, np.uint8(thr), np.uint64(min_obs),
-                                     *(t[c] for c in ENTRY), t["slot"], t["free_stack"], t["n_free"])
-    t["n_free"] = int(n_free)
-    want = nt.promote(layers, frm, frm + 1, thr, min_obs)
-    assert moved == want
-    assert from_table(t) == layers
-
-
-@given(dict_layers(), st.integers(1, 3), mags, st.integers(-5, 5), seeds)
-def test_demote_layer_matches_naive(layers, frm, thr, now, seed):
-    t = table(layers, seed)
-    moved, n_free = kt.demote_layer(frm, frm - 1, np.uint8(thr), np.int64(now), t["layer"], t["kid"],
-                                    t["pol"], t["mag"], t["count"], t["ts"], t["slot"],
-                                    t["free_stack"], t["n_free"])
-    t["n_free"] = int(n_free)
-    assert moved == nt.demote(layers, frm, frm - 1, thr, now)
-    assert from_table(t) == layers
+@given(st.lists(st.integers(-3, 3), max_size=12), st.integers(0, 12), st.integers(0, 12))
+def test_sort_tail(values, a, b):
+    start, end = min(a, b, len(values)), min(max(a, b), len(values))
+    x = np.array(values, np.int64)
+    kt.sort_tail(x, start, end)
+    assert x.tolist() == values[:start] + sorted(values[start:end]) + values[end:]
 
 
 @given(dict_layers(), st.integers(0, 255), st.integers(-1, 3), seeds)
@@ -71,19 +57,107 @@ def test_prune_below_matches_naive(layers, thr, only, seed):
     assert from_table(t) == layers
 
 
-@given(dict_layers(), st.lists(st.integers(0, 255), min_size=4, max_size=4),
-       st.lists(obs, min_size=4, max_size=4), st.lists(st.integers(0, 255), min_size=4, max_size=4),
-       st.lists(st.booleans(), min_size=4, max_size=4), st.integers(0, 255), st.integers(0, 9), seeds)
-def test_run_transitions_matches_naive(layers, promo, min_obs, demo, allow, prune_thr, now, seed):
-    t = table(layers, seed)
+thresholds = st.tuples(st.lists(st.integers(0, 255), min_size=4, max_size=4),
+                       st.lists(obs, min_size=4, max_size=4),
+                       st.lists(st.integers(0, 255), min_size=4, max_size=4),
+                       st.lists(st.booleans(), min_size=4, max_size=4), st.integers(0, 255))
+
+
+def kernel_args(promo, min_obs, demo, allow, prune_thr):
+    return (np.array(promo, np.uint8), np.array(min_obs, np.uint64), np.array(demo, np.uint8),
+            np.array(allow, np.bool_), np.uint8(prune_thr))
+
+
+def assert_same_table(a, b):
+    """Every column, the slots and the free stack (in order) are equal."""
+    n = a["nrows"]
+    for c in ENTRY:
+        assert np.array_equal(a[c][:n], b[c][:n]), c
+    assert np.array_equal(a["slot"], b["slot"])
+    assert a["n_free"] == b["n_free"]
+    assert a["free_stack"][: a["n_free"]].tolist() == b["free_stack"][: b["n_free"]].tolist()
+
+
+def run_kernel(t, args, now):
     out = np.zeros(7, np.int64)
-    t["n_free"] = int(kt.run_transitions(
-        np.array(promo, np.uint8), np.array(min_obs, np.uint64), np.array(demo, np.uint8),
-        np.array(allow, np.bool_), np.uint8(prune_thr), np.int64(now), *(t[c] for c in ENTRY),
-        t["slot"], t["free_stack"], t["n_free"], out))
-    want = nt.transitions(layers, promo, min_obs, demo, allow, prune_thr, now)
-    assert out.tolist() == want
+    t["n_free"] = int(kt.run_transitions(*args, np.int64(now), *(t[c] for c in ENTRY), t["slot"],
+                                         t["free_stack"], t["n_free"], out))
+    return out.tolist()
+
+
+@given(dict_layers(), thresholds, st.integers(0, 9), seeds)
+def test_run_transitions_matches_naive(layers, thr, now, seed):
+    t = table(layers, seed)
+    got = run_kernel(t, kernel_args(*thr), now)
+    want = nt.transitions(layers, *thr[:4], thr[4], now)
+    assert got == want
     assert from_table(t) == layers
+
+
+@given(dict_layers(), thresholds, st.integers(0, 9), seeds, st.integers(0, 4))
+def test_run_transitions_equals_the_full_scan_row_for_row(layers, thr, now, seed, free):
+    """Visiting only the keys with a due row, one key at a time, changes the same rows in
+    the same way and pushes freed rows in the same order as scanning every row for every step."""
+    t = table(layers, seed, free=free)
+    twin = copy.deepcopy(t)
+    got = run_kernel(t, kernel_args(*thr), now)
+    assert got == nt.transitions_rows(twin, *thr, now)
+    assert_same_table(t, twin)
+
+
+@given(dict_layers(), thresholds, seeds)
+def test_due_rows_matches_naive(layers, thr, seed):
+    t = table(layers, seed)
+    n = t["nrows"]
+    rows = kt.due_rows(*kernel_args(*thr), t["layer"][:n], t["mag"][:n], t["count"][:n])
+    assert rows.tolist() == nt.due_rows(t, *thr)
+    lo, hi, obs_ = kt.transition_limits(*kernel_args(*thr))
+    assert hi[3] == 256 and all(lo[i] >= thr[4] for i in range(4))
+
+
+@given(dict_layers(), thresholds, st.integers(0, 9), seeds, st.data())
+def test_cascade_keys_over_any_superset_of_the_due_rows(layers, thr, now, seed, data):
+    """Keys without a due row are left as they are, so visiting more keys changes nothing."""
+    t = table(layers, seed)
+    n = t["nrows"]
+    live = [r for r in range(n) if t["layer"][r] < 4]
+    due = nt.due_rows(t, *thr)
+    more = sorted(set(due) | set(data.draw(st.lists(st.sampled_from(live), max_size=8)) if live else []))
+    twin = copy.deepcopy(t)
+    out = np.zeros(7, np.int64)
+    t["n_free"] = int(kt.cascade_keys(np.array(more, np.int64), *kernel_args(*thr), np.int64(now),
+                                      *(t[c] for c in ENTRY), t["slot"], t["free_stack"], t["n_free"], out))
+    assert out.tolist() == nt.transitions_rows(twin, *thr, now)
+    assert_same_table(t, twin)
+
+
+def big_table(seed: int, nkeys: int, settled: bool):
+    """``nkeys`` keys in random layers (a third of them also in a second layer); ``settled``:
+    strengths between the thresholds used below except for one key in 400 (a few rows due)."""
+    rng = np.random.default_rng(seed)
+    layers = [{}, {}, {}, {}]
+    for k in range(nkeys):
+        for lay in {int(rng.integers(4))} | ({int(rng.integers(4))} if k % 3 == 0 else set()):
+            m = int(rng.integers(30, 60)) if settled and k % 400 else int(rng.integers(0, 256))
+            layers[lay][k] = {"value": (k, 1), "strength": (1, m), "count": int(rng.integers(0, 20)), "ts": k}
+    t = to_table(layers, nkeys, rng, free=5)
+    t["slot"] = np.concatenate([t["slot"], np.full((7, 4), -1, np.int32)])  # spare key ids
+    return t
+
+
+@pytest.mark.parametrize("settled", [True, False])
+@pytest.mark.parametrize("seed", range(3))
+def test_run_transitions_on_large_tables_equals_the_full_scan(seed, settled):
+    """Tables large enough for both paths of due_rows (few rows due, most rows due)."""
+    thr = ([153, 191, 230, 255], [1, 3, 5, U64_MAX], [0, 20, 25, 28], [False, True, True, True], 13)
+    t = big_table(seed, 3000, settled)
+    twin = copy.deepcopy(t)
+    n = t["nrows"]
+    due = kt.due_rows(*kernel_args(*thr), t["layer"][:n], t["mag"][:n], t["count"][:n])
+    assert (0 < len(due) < n // 100) if settled else (len(due) > n // 5)
+    got = run_kernel(t, kernel_args(*thr), 77)
+    assert got == nt.transitions_rows(twin, *thr, 77) and sum(got) > 0
+    assert_same_table(t, twin)
 
 
 @given(dict_layers(), st.integers(0, 255), obs, seeds)
@@ -155,10 +229,6 @@ def test_demotion_floor_and_saturated_counts(lay):
     layers[min(lay + 1, 3)][0] = {"value": (0, 1), "strength": (-1, 1), "count": U64_MAX, "ts": 0}
     layers[lay][0] = {"value": (5, 2), "strength": (1, 200), "count": U64_MAX, "ts": 3}
     t = table(layers, lay, free=0)
-    out = np.zeros(7, np.int64)
-    t["n_free"] = int(kt.run_transitions(
-        np.array([100] * 4, np.uint8), np.zeros(4, np.uint64), np.array([50] * 4, np.uint8),
-        np.ones(4, np.bool_), np.uint8(0), np.int64(9), *(t[c] for c in ENTRY), t["slot"],
-        t["free_stack"], t["n_free"], out))
+    got = run_kernel(t, kernel_args([100] * 4, [0] * 4, [50] * 4, [True] * 4, 0), 9)
     want = nt.transitions(layers, [100] * 4, [0] * 4, [50] * 4, [True] * 4, 0, 9)
-    assert out.tolist() == want and from_table(t) == layers
+    assert got == want and from_table(t) == layers

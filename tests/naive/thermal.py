@@ -133,3 +133,82 @@ def hottest(layers, key):
 def layer_counts(layers) -> list:
     """Entries per layer."""
     return [len(lay) for lay in layers]
+
+
+# ----------------------------------------------------------------- the same over table rows
+# Twins that work on the columnar table itself (``tests/kernels/_table.py`` layout), so
+# that row identities and the order of the free stack can be compared too.
+
+def _row_due(t, r, promo_thr, min_obs, demo_thr, allow_demote, prune_thr) -> bool:
+    """Whether some step of :func:`transitions_rows` would act on row ``r`` as it is now."""
+    lay, m = int(t["layer"][r]), int(t["mag"][r])
+    if lay > 3:
+        return False
+    if lay < 3 and m >= promo_thr[lay] and int(t["count"][r]) >= min_obs[lay]:
+        return True
+    if lay > 0 and allow_demote[lay] and m < demo_thr[lay]:
+        return True
+    return m < prune_thr
+
+
+def due_rows(t, promo_thr, min_obs, demo_thr, allow_demote, prune_thr) -> list:
+    """The rows some step of :func:`transitions_rows` would act on now, ascending."""
+    return [r for r in range(t["nrows"]) if _row_due(t, r, promo_thr, min_obs, demo_thr, allow_demote, prune_thr)]
+
+
+def _free(t, r) -> None:
+    t["slot"][int(t["kid"][r]), int(t["layer"][r])] = -1
+    t["layer"][r] = 255
+    t["free_stack"][t["n_free"]] = r
+    t["n_free"] += 1
+
+
+def transitions_rows(t, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now) -> list:
+    """:func:`transitions` on the table ``t`` in place, the plain way: for each step, a scan
+    of every row in row order; freed rows pushed on the free stack as they go.
+
+    Returns ``[promoted x3, demoted x3 (from cold, cool, warm), pruned]``.
+    """
+    n = t["nrows"]
+    out = []
+    for frm in range(3):
+        to, c = frm + 1, 0
+        for r in range(n):
+            if t["layer"][r] == frm and t["mag"][r] >= promo_thr[frm] and int(t["count"][r]) >= min_obs[frm]:
+                c += 1
+                k = int(t["kid"][r])
+                e = int(t["slot"][k, to])
+                if e < 0:
+                    t["slot"][k, frm], t["slot"][k, to], t["layer"][r] = -1, r, to
+                    continue
+                t["pol"][e], t["mag"][e] = merge_30_70((int(t["pol"][e]), int(t["mag"][e])),
+                                                       (int(t["pol"][r]), int(t["mag"][r])))
+                t["voff"][e], t["vlen"][e], t["ts"][e] = t["voff"][r], t["vlen"][r], t["ts"][r]
+                t["count"][e] = sat_add_u64(int(t["count"][e]), int(t["count"][r]))
+                _free(t, r)
+        out.append(c)
+    for frm in (3, 2, 1):
+        to, c = frm - 1, 0
+        for r in range(n):
+            if allow_demote[frm] and t["layer"][r] == frm and t["mag"][r] < demo_thr[frm]:
+                c += 1
+                s = scaled((int(t["pol"][r]), int(t["mag"][r])), 0.95)
+                if s[1] == 0:
+                    s = (1, 1)
+                k = int(t["kid"][r])
+                e = int(t["slot"][k, to])
+                if e < 0:
+                    t["slot"][k, frm], t["slot"][k, to], t["layer"][r] = -1, r, to
+                    (t["pol"][r], t["mag"][r]), t["ts"][r] = s, now
+                    continue
+                if s[1] > t["mag"][e]:
+                    t["pol"][e], t["mag"][e] = s
+                t["ts"][e] = now
+                _free(t, r)
+        out.append(c)
+    c = 0
+    for r in range(n):
+        if t["layer"][r] < 4 and t["mag"][r] < prune_thr:
+            _free(t, r)
+            c += 1
+    return out + [c]
