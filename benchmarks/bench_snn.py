@@ -11,6 +11,8 @@ Reference on the machine of the issue: 94,630.7 ns per tick at 100 neurons.
   (validation, kernels, the returned DeltaBatch).
 * ``SNNTickBatch.time_process_batch``: 1,000 ticks in one
   :meth:`EmbeddedSNN.process_batch` call; per tick = time / 1000.
+* ``SNNTickBatch64.time_process_batch``: 64 ticks per call (per tick = time / 64),
+  the ``snn process_batch`` rows of ``tools/compare_reference.py``.
 * ``NumpyTick.time_process``: the same tick in plain numpy
   (``NumpySNN`` of ``tools/numpy_snn.py``), the baseline for the kernels.
 
@@ -90,3 +92,22 @@ class NumpyTick:
         self.snn.process(self.x, self.nm)
 
     time_process.__doc__ = "One tick of the plain-numpy network."
+
+
+class SNNTickBatch64:
+    """64 ticks via one ``process_batch`` call (divide by 64 for a tick): the batch row of
+    ``tools/compare_reference.py`` (``snn process_batch Nx2048, per tick``)."""
+
+    params = NEURONS
+    param_names = ["neurons"]
+
+    def setup(self, neurons):
+        self.snn = make_snn(neurons)
+        self.X = reference_input(64)
+        self.nm = NeuromodState.baseline()
+        self.snn.process_batch(self.X, self.nm)
+
+    def time_process_batch(self, neurons):
+        self.snn.process_batch(self.X, self.nm)
+
+    time_process_batch.__doc__ = "64 ticks in one ``process_batch`` call (per tick: time / 64)."

@@ -3,7 +3,7 @@
 One tick turns an input vector into spikes and weight changes in the
 reference crate's order:
 
-1. :func:`input_dots` / :func:`input_dots4` and :func:`cosine_activation`:
+1. :func:`input_dots` and :func:`cosine_activation`:
    cosine similarity of the input with every prototype, ReLU.
 2. :func:`lateral_competition`: rank-based suppression (winner-take-most).
 3. :func:`spread_activation`: activation flows along the associative weights.
@@ -22,8 +22,14 @@ prototype ``r`` (shape ``(input_dim, num_neurons)``, C order), so that a dot
 product runs across neurons in SIMD lanes while each neuron's sum is still
 taken strictly in input order. Every sum here is a plain sequential float32
 sum, as in the reference, so results do not depend on vector width or on how
-many inputs are processed together: :func:`input_dots4` is bit-identical to
-four calls of :func:`input_dots`. No kernel uses ``fastmath``.
+many inputs are processed together. No kernel uses ``fastmath``. The dot
+products, nearly all of a tick's arithmetic, run in
+:mod:`thermogram.kernels._lanes`: 16 neurons per vector register, the running
+sums kept in registers for the whole input (:func:`input_dots`).
+:class:`~thermogram.snn.EmbeddedSNN` pads ``PT`` with zero columns to a
+multiple of 16 neurons and aligns it to 64 bytes, so every lane vector is one
+aligned cache line; kernels that read prototypes by neuron get the
+``(input_dim, num_neurons)`` view.
 
 Associative weights are dense ``(num_neurons, k)`` arrays: ``idx[i, s]`` is the
 target of synapse ``s`` of neuron ``i``, ``w[i, s]`` its float32 weight and
@@ -38,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
+from ._lanes import LANES, dot_block
 
 F_ZERO = np.float32(0.0)
 F_ONE = np.float32(1.0)
@@ -136,118 +143,101 @@ def proto_norms(PT, out):
         out[r] = f32_sqrt(out[r])
 
 
-@kernel
-def input_dots(x, PT, out):
-    """``out[r] = sum_j x[j] * PT[j, r]`` for every neuron; returns ``sum_j x[j] ** 2``.
-
-    Every sum is taken in order of ``j`` in float32 (four input components
-    per pass over the neurons, which does not change the order).
-    """
-    d, n = PT.shape
-    for r in range(n):
-        out[r] = F_ZERO
-    ni = F_ZERO
-    j = 0
-    while j + 4 <= d:
-        x0 = x[j]
-        x1 = x[j + 1]
-        x2 = x[j + 2]
-        x3 = x[j + 3]
-        p0 = PT[j]
-        p1 = PT[j + 1]
-        p2 = PT[j + 2]
-        p3 = PT[j + 3]
-        for r in range(n):
-            out[r] = (((out[r] + x0 * p0[r]) + x1 * p1[r]) + x2 * p2[r]) + x3 * p3[r]
-        ni = (((ni + x0 * x0) + x1 * x1) + x2 * x2) + x3 * x3
-        j += 4
-    while j < d:
-        xv = x[j]
-        p = PT[j]
-        for r in range(n):
-            out[r] = out[r] + xv * p[r]
-        ni = ni + xv * xv
-        j += 1
-    return ni
+_D1 = tuple(dot_block(1, v) for v in range(1, 9))
+_D3 = tuple(dot_block(3, v) for v in range(1, 8))
+_D1_1, _D1_2, _D1_3, _D1_4, _D1_5, _D1_6, _D1_7, _D1_8 = _D1
+_D3_1, _D3_2, _D3_3, _D3_4, _D3_5, _D3_6, _D3_7 = _D3
 
 
 @kernel
-def input_dots4(X, t, PT, out, ni):
-    """:func:`input_dots` for the four inputs ``X[t:t + 4]`` at once, bit for bit.
+def lane_dots(X, t, T, PT, r0, V, out, ob, ni, want_ni):
+    """One compiled dot block of :mod:`thermogram.kernels._lanes`: ``T`` (1 or 3) inputs
+    ``X[t:t + T]`` against the ``16 * V`` neurons from column ``r0`` of ``PT``, into
+    ``out[ob:ob + T, r0:r0 + 16 V]`` (and ``ni[ob:ob + T]`` when ``want_ni``). ``V`` is
+    1..8 for one input, 1..7 for three; every sum in order of ``j`` from +0.0."""
+    if not ((T == 1 and 1 <= V <= 8) or (T == 3 and 1 <= V <= 7)):
+        raise ValueError("lane_dots: T must be 1 (V in 1..8) or 3 (V in 1..7)")
+    if T == 3:
+        if V == 7:
+            _D3_7(X, t, PT, r0, out, ob, ni, want_ni)
+        elif V == 6:
+            _D3_6(X, t, PT, r0, out, ob, ni, want_ni)
+        elif V == 5:
+            _D3_5(X, t, PT, r0, out, ob, ni, want_ni)
+        elif V == 4:
+            _D3_4(X, t, PT, r0, out, ob, ni, want_ni)
+        elif V == 3:
+            _D3_3(X, t, PT, r0, out, ob, ni, want_ni)
+        elif V == 2:
+            _D3_2(X, t, PT, r0, out, ob, ni, want_ni)
+        else:
+            _D3_1(X, t, PT, r0, out, ob, ni, want_ni)
+    elif V == 8:
+        _D1_8(X, t, PT, r0, out, ob, ni, want_ni)
+    elif V == 7:
+        _D1_7(X, t, PT, r0, out, ob, ni, want_ni)
+    elif V == 6:
+        _D1_6(X, t, PT, r0, out, ob, ni, want_ni)
+    elif V == 5:
+        _D1_5(X, t, PT, r0, out, ob, ni, want_ni)
+    elif V == 4:
+        _D1_4(X, t, PT, r0, out, ob, ni, want_ni)
+    elif V == 3:
+        _D1_3(X, t, PT, r0, out, ob, ni, want_ni)
+    elif V == 2:
+        _D1_2(X, t, PT, r0, out, ob, ni, want_ni)
+    else:
+        _D1_1(X, t, PT, r0, out, ob, ni, want_ni)
 
-    Results go to ``out[0:4]`` and ``ni[0:4]``. Each prototype component is
-    loaded once for four inputs (three components per pass over the
-    neurons), which is what makes fixed-prototype batches fast.
+
+@kernel
+def tail_dots(X, t, T, PT, r0, out, ob, ni, want_ni):
+    """``out[ob + q, r] = sum_j X[t + q, j] * PT[j, r]`` for the columns ``r >= r0``
+    (fewer than 16: those not in a full lane vector) and ``q < T``; with ``want_ni``
+    also ``ni[ob + q] = sum_j X[t + q, j] ** 2``. Sums in order of ``j`` from +0.0."""
+    d, m = PT.shape
+    for q in range(T):
+        o = out[ob + q]
+        x = X[t + q]
+        for r in range(r0, m):
+            o[r] = F_ZERO
+        s = F_ZERO
+        for j in range(d):
+            xv = x[j]
+            p = PT[j]
+            for r in range(r0, m):
+                o[r] = o[r] + xv * p[r]
+            s = s + xv * xv
+        if want_ni:
+            ni[ob + q] = s
+
+
+@kernel
+def input_dots(X, t, nt, PT, out, ob, ni):
+    """Dot products of the inputs ``X[t:t + nt]`` with every prototype, and their squared norms.
+
+    ``out[ob + q, r] = sum_j X[t + q, j] * PT[j, r]`` and ``ni[ob + q] = sum_j X[t + q, j] ** 2``
+    for ``q < nt``, each sum a plain float32 sum in order of ``j`` (bit for bit the loop
+    ``s = s + x[j] * p[j]``), whatever the grouping: three inputs at a time while three
+    are left, neurons 16 at a time in SIMD lanes (:func:`lane_dots`), the last columns
+    that fill no lane vector by :func:`tail_dots`. ``X``, ``PT`` and ``out`` are
+    C-contiguous float32; ``out.shape[1] >= PT.shape[1]``. The kernel is fastest when
+    ``PT.shape[1]`` is a multiple of 16 (zero columns as padding) and ``PT`` starts on a
+    64-byte boundary (each lane vector one cache line).
     """
-    d, n = PT.shape
-    xa = X[t]
-    xb = X[t + 1]
-    xc = X[t + 2]
-    xd = X[t + 3]
-    oa = out[0]
-    ob = out[1]
-    oc = out[2]
-    od = out[3]
-    for r in range(n):
-        oa[r] = F_ZERO
-        ob[r] = F_ZERO
-        oc[r] = F_ZERO
-        od[r] = F_ZERO
-    na = F_ZERO
-    nb = F_ZERO
-    nc = F_ZERO
-    nd = F_ZERO
-    j = 0
-    while j + 3 <= d:
-        p0 = PT[j]
-        p1 = PT[j + 1]
-        p2 = PT[j + 2]
-        a0 = xa[j]
-        a1 = xa[j + 1]
-        a2 = xa[j + 2]
-        b0 = xb[j]
-        b1 = xb[j + 1]
-        b2 = xb[j + 2]
-        c0 = xc[j]
-        c1 = xc[j + 1]
-        c2 = xc[j + 2]
-        d0 = xd[j]
-        d1 = xd[j + 1]
-        d2 = xd[j + 2]
-        for r in range(n):
-            q0 = p0[r]
-            q1 = p1[r]
-            q2 = p2[r]
-            oa[r] = ((oa[r] + a0 * q0) + a1 * q1) + a2 * q2
-            ob[r] = ((ob[r] + b0 * q0) + b1 * q1) + b2 * q2
-            oc[r] = ((oc[r] + c0 * q0) + c1 * q1) + c2 * q2
-            od[r] = ((od[r] + d0 * q0) + d1 * q1) + d2 * q2
-        na = ((na + a0 * a0) + a1 * a1) + a2 * a2
-        nb = ((nb + b0 * b0) + b1 * b1) + b2 * b2
-        nc = ((nc + c0 * c0) + c1 * c1) + c2 * c2
-        nd = ((nd + d0 * d0) + d1 * d1) + d2 * d2
-        j += 3
-    while j < d:
-        p = PT[j]
-        a0 = xa[j]
-        b0 = xb[j]
-        c0 = xc[j]
-        d0 = xd[j]
-        for r in range(n):
-            q = p[r]
-            oa[r] = oa[r] + a0 * q
-            ob[r] = ob[r] + b0 * q
-            oc[r] = oc[r] + c0 * q
-            od[r] = od[r] + d0 * q
-        na = na + a0 * a0
-        nb = nb + b0 * b0
-        nc = nc + c0 * c0
-        nd = nd + d0 * d0
-        j += 1
-    ni[0] = na
-    ni[1] = nb
-    ni[2] = nc
-    ni[3] = nd
+    nv = PT.shape[1] // LANES
+    q = 0
+    while q < nt:
+        T = 3 if nt - q >= 3 else 1
+        vmax = 7 if T == 3 else 8
+        v0 = 0
+        while v0 < nv:
+            V = min(vmax, nv - v0)
+            lane_dots(X, t + q, T, PT, v0 * LANES, V, out, ob + q, ni, v0 == 0)
+            v0 += V
+        if nv * LANES < PT.shape[1] or nv == 0:
+            tail_dots(X, t + q, T, PT, nv * LANES, out, ob + q, ni, nv == 0)
+        q += T
 
 
 @kernel
@@ -735,8 +725,10 @@ def run_ticks(X, PT, idx, w, tern, nstate, last_spike, tick0, params, ternary,
     ``bws[B_PMARK]`` must be all zero on entry and are all zero again on
     return.
 
-    With fixed prototypes (``params[P_PROTO_LR] == 0``) the dot products of
-    up to ``dots.shape[0]`` ticks are computed together (:func:`input_dots4`);
+    ``PT`` may carry zero columns beyond the ``N = nstate.shape[1]`` neurons
+    (padding to a multiple of 16 for :func:`input_dots`); ``dots`` is
+    ``(block, PT.shape[1])``. With fixed prototypes (``params[P_PROTO_LR] == 0``)
+    the dot products of up to ``block`` ticks are computed together;
     otherwise tick by tick after the previous tick's prototype update. Both
     give the same bits.
     """
@@ -754,6 +746,7 @@ def run_ticks(X, PT, idx, w, tern, nstate, last_spike, tick0, params, ternary,
     plist = iws[I_PLIST]
     mask = bws[B_MASK]
     pmark = bws[B_PMARK]
+    n = nstate.shape[1]
     t_rows = X.shape[0]
     nw = 0
     npc = 0
@@ -761,21 +754,11 @@ def run_ticks(X, PT, idx, w, tern, nstate, last_spike, tick0, params, ternary,
     block = dots.shape[0]
     t = 0
     while t < t_rows:
-        if fixed:
-            nb = min(block, t_rows - t)
-            b = 0
-            while b + 4 <= nb:
-                input_dots4(X, t + b, PT, dots[b:b + 4], ni[b:b + 4])
-                b += 4
-            while b < nb:
-                ni[b] = input_dots(X[t + b], PT, dots[b])
-                b += 1
-        else:
-            nb = 1
-            ni[0] = input_dots(X[t], PT, dots[0])
+        nb = min(block, t_rows - t) if fixed else 1
+        input_dots(X, t, nb, PT, dots, 0, ni)
         for b in range(nb):
             tick = tick0 + t + b + 1
-            nw, npc = tick_dynamics(X[t + b], dots[b], ni[b], PT, pnorm, idx, w, tern, traces,
+            nw, npc = tick_dynamics(X[t + b], dots[b, :n], ni[b], PT, pnorm, idx, w, tern, traces,
                                     rates, last_act, last_spike, tick, params, ternary, act,
                                     order, ranks, keys, spread, mask, spk, wmark, wconf, wlist,
                                     nw, pmark, pconf, plist, npc)
@@ -783,6 +766,59 @@ def run_ticks(X, PT, idx, w, tern, nstate, last_spike, tick0, params, ternary,
     clear_marks(wmark, wlist, nw)
     clear_marks(pmark, plist, npc)
     return nw, npc
+
+
+@kernel
+def workspace_sizes(n, k, npad):
+    """Lengths of the float32, int64 and uint8 workspace buffers of :func:`workspace`
+    for ``n`` neurons, ``k`` synapses each and prototypes padded to ``npad`` columns."""
+    return (BLOCK_TICKS * npad + BLOCK_TICKS + 3 * n + n * k,
+            5 * (n + 8) + n * k,
+            2 * n + n * k)
+
+
+@kernel
+def workspace(fbuf, ibuf, bbuf, n, k, npad):
+    """The scratch arrays of :func:`run_ticks` as views of three flat buffers (sizes from
+    :func:`workspace_sizes`), so a one-tick call passes 3 arrays instead of 8:
+    ``(dots (BLOCK_TICKS, npad), ni (BLOCK_TICKS,), fws (3, n), wconf (n * k,),
+    iws (5, n + 8), wlist (n * k,), bws (2, n), wmark (n * k,))``."""
+    a = BLOCK_TICKS * npad
+    b = a + BLOCK_TICKS
+    c = b + 3 * n
+    dots = fbuf[:a].reshape((BLOCK_TICKS, npad))
+    ni = fbuf[a:b]
+    fws = fbuf[b:c].reshape((3, n))
+    wconf = fbuf[c:c + n * k]
+    e = 5 * (n + 8)
+    iws = ibuf[:e].reshape((5, n + 8))
+    wlist = ibuf[e:e + n * k]
+    bws = bbuf[:2 * n].reshape((2, n))
+    wmark = bbuf[2 * n:2 * n + n * k]
+    return dots, ni, fws, wconf, iws, wlist, bws, wmark
+
+
+@kernel
+def run_row(x, lo, hi, PT, idx, w, tern, nstate, last_spike, tick0, params, ternary,
+            fbuf, ibuf, bbuf):
+    """One tick on the 1-D input ``x`` in one call: :func:`scan_rows`, then :func:`run_ticks`
+    (its scratch arrays from :func:`workspace`; few arguments, since each costs time
+    on every call from Python).
+
+    Returns ``(ran, nw, npc)``. When ``x`` holds NaN or infinity, or needs scaling
+    (its max-abs bits outside ``[lo, hi]``), nothing runs: ``ran`` is False and the
+    caller takes the general path. The other arguments are those of :func:`run_ticks`.
+    """
+    X = x.reshape((1, x.shape[0]))
+    maxabs = np.empty(1, np.uint32)
+    bad, nscale = scan_rows(X.view(np.uint32), lo, hi, maxabs)
+    if bad >= 0 or nscale > 0:
+        return False, 0, 0
+    dots, ni, fws, wconf, iws, wlist, bws, wmark = workspace(fbuf, ibuf, bbuf, nstate.shape[1],
+                                                            idx.shape[1], PT.shape[1])
+    nw, npc = run_ticks(X, PT, idx, w, tern, nstate, last_spike, tick0, params, ternary,
+                        dots, ni, fws, iws, bws, wmark, wconf, wlist)
+    return True, nw, npc
 
 
 # ---------------------------------------------------------------------------

@@ -326,7 +326,9 @@ def test_ternary_mode_uses_spike_timing():
                                  np.ones(12, complex), [1.0] * 13, "not an array",
                                  np.array([object()] * 12), np.ones(12) * np.nan,
                                  np.r_[np.ones(11), np.inf], np.r_[np.ones(11), 1e300],
-                                 [[1.0, 2.0], [3.0]]])
+                                 [[1.0, 2.0], [3.0]],
+                                 # float32, C-contiguous: the one-call path of process()
+                                 np.r_[np.ones(11), np.nan].astype(F), np.r_[-np.inf, np.ones(11)].astype(F)])
 def test_process_rejects_bad_input_and_changes_nothing(bad):
     s = small_snn(prototype_lr=0.3)
     s.process(np.ones(12))
@@ -351,6 +353,50 @@ def test_process_batch_rejects_bad_rows_and_changes_nothing():
     with pytest.raises(ValidationError):
         s.process(np.ones(12), neuromod="calm")
     state_equal(before, s.state())
+
+
+@settings(max_examples=20)
+@given(configs, st.data())
+def test_one_call_path_and_general_path_agree(cfg, data):
+    """process() of a float32 C-contiguous row with the default clock (validation and tick in one
+    kernel call) and of the same values as float64 with an injected clock (validated, converted,
+    then ticked) give the same deltas and state, also for inputs that are scaled, all zero, or
+    rejected, and with neuromodulators given (timestamps aside: one is the wall clock)."""
+    d = cfg["input_dim"]
+    a, b = EmbeddedSNN(**cfg), EmbeddedSNN(clock=StepClock(), **cfg)  # default clock: the one-call path
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    centre = rng.standard_normal(d)
+    for step in range(12):
+        x = (centre + 0.3 * rng.standard_normal(d)).astype(F)
+        kind = data.draw(st.sampled_from(["plain", "plain", "huge", "tiny", "zero", "nan"]))
+        if kind == "huge":
+            x *= F(2.0 ** 110)
+        elif kind == "tiny":
+            x *= F(2.0 ** -100)
+        elif kind == "zero":
+            x[:] = 0
+        elif kind == "nan":
+            x[rng.integers(d)] = np.nan
+        nm = NeuromodState(*data.draw(levels)) if step % 3 == 0 else None
+        if kind == "nan":
+            for s_, v in ((a, x), (b, x.astype(np.float64))):
+                with pytest.raises(ValidationError):
+                    s_.process(v, nm)
+            continue
+        assert columns(a.process(x, nm))[:5] == columns(b.process(x.astype(np.float64), nm))[:5]
+    state_equal(a.state(), b.state())
+
+
+def test_prototypes_are_padded_to_whole_lane_vectors_but_read_as_num_neurons():
+    s = EmbeddedSNN(num_neurons=20, input_dim=8, seed=3, clock=StepClock())
+    assert s.prototypes.shape == (20, 8) and s.state()["prototypes"].shape == (20, 8)
+    assert s._PTpad.shape == (8, 32) and not s._PTpad[:, 20:].any()
+    assert s._PTpad.ctypes.data % 64 == 0
+    again = EmbeddedSNN.restore(s.state(), clock=StepClock())
+    assert again._PTpad.shape == (8, 32) and again._PTpad.ctypes.data % 64 == 0
+    x = np.linspace(-1, 1, 8).astype(F)
+    assert columns(s.process(x)) == columns(again.process(x))
+    assert not s._PTpad[:, 20:].any()
 
 
 def test_huge_and_tiny_inputs_are_scaled():

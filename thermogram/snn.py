@@ -74,9 +74,17 @@ __all__ = ["EmbeddedSNNConfig", "EmbeddedSNN", "ENGINE_TYPE", "STATE_FORMAT"]
 ENGINE_TYPE = "EmbeddedSNN"
 STATE_FORMAT = 1
 _F = np.float32
+_F32 = np.dtype(np.float32)
 _FLT_MAX = float(np.finfo(np.float32).max)
 _TINY = np.float32(2.0 ** -60)
 _MAX_CELLS = 2 ** 31
+_ALIGN = 64
+"""Byte alignment of the prototype matrix (one cache line: a 16-lane float32 vector)."""
+
+
+def _padded(n: int) -> int:
+    """``n`` rounded up to a whole number of 16-lane vectors."""
+    return -(-n // _k.LANES) * _k.LANES
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -323,9 +331,7 @@ class EmbeddedSNN:
         n, d = cfg.num_neurons, cfg.input_dim
         self._rng = np.random.Generator(np.random.PCG64(cfg.seed))
         u = self._rng.random((n, d), dtype=np.float32)
-        protos = (u - _k.HALF) * _k.INIT_SPAN
-        self._PT = np.ascontiguousarray(protos.T)
-        _k.proto_norms(self._PT, self._pnorm)
+        self._set_prototypes((u - _k.HALF) * _k.INIT_SPAN)
         _k.ring_indices(n, self._kk, self._idx)
         self._w[:] = _k.INIT_WEIGHT
 
@@ -349,20 +355,32 @@ class EmbeddedSNN:
         self._tern = np.zeros((n, k), np.int8)
         self._last_spike = np.full(n, _k.NEVER, np.int64)
         # workspace
-        self._dots = np.zeros((_k.BLOCK_TICKS, n), np.float32)
-        self._ni = np.zeros(_k.BLOCK_TICKS, np.float32)
-        self._fws = np.zeros((3, n), np.float32)
-        self._iws = np.zeros((5, n + 8), np.int64)
-        self._bws = np.zeros((2, n), np.uint8)
-        self._wmark = np.zeros(n * k, np.uint8)
-        self._wconf = np.zeros(n * k, np.float32)
-        self._wlist = np.zeros(n * k, np.int64)
+        nf, ni, nb = _k.workspace_sizes(n, k, _padded(n))
+        self._fbuf = np.zeros(nf, np.float32)
+        self._ibuf = np.zeros(ni, np.int64)
+        self._bbuf = np.zeros(nb, np.uint8)
+        (self._dots, self._ni, self._fws, self._wconf, self._iws, self._wlist, self._bws,
+         self._wmark) = _k.workspace(self._fbuf, self._ibuf, self._bbuf, n, k, _padded(n))
         self._maxabs1 = np.zeros(1, np.uint32)
+        self._shape1 = (d,)
         self._params_key: Optional[Tuple[float, ...]] = None
         self._params = np.zeros(len(_k.PARAMS), np.float32)
         hi = np.sqrt(_FLT_MAX / d) / 4.0
         self._hi_bits = int(np.float32(hi).view(np.uint32))
         self._lo_bits = int(_TINY.view(np.uint32))
+
+    def _set_prototypes(self, protos: np.ndarray) -> None:
+        """Store ``protos`` (N, D) transposed in ``_PTpad`` (D, N padded to a multiple of 16,
+        zero columns, 64-byte aligned: the layout :func:`~thermogram.kernels.snn.input_dots`
+        is fastest on) and compute their norms; ``_PT`` is the (D, N) view of the real columns."""
+        n, d = protos.shape
+        npad = _padded(n)
+        buf = np.zeros(d * npad + _ALIGN // 4, np.float32)
+        off = (-buf.ctypes.data % _ALIGN) // 4
+        self._PTpad = buf[off:off + d * npad].reshape(d, npad)
+        self._PTpad[:, :n] = protos.T
+        self._PT = self._PTpad[:, :n]
+        _k.proto_norms(self._PT, self._pnorm)
 
     # ------------------------------------------------------------------ views
     @property
@@ -554,17 +572,41 @@ class EmbeddedSNN:
     def _run(self, x: np.ndarray, neuromod: Any) -> DeltaBatch:
         nm = self._neuromod if neuromod is None else NeuromodState.coerce(neuromod)
         ts = self._now()
-        params = self._params_for(nm)
-        if neuromod is not None and nm._levels != self._neuromod._levels:
-            self._neuromod = nm.copy()
+        return self._run_rows(x, nm, neuromod is not None, ts, self._params_for(nm))
+
+    def _run_rows(self, x: np.ndarray, nm: NeuromodState, given: bool, ts: int,
+                  params: np.ndarray) -> DeltaBatch:
+        self._take_neuromod(nm, given)
         if x.shape[0] == 0:
             return self._batch(0, 0, ts)
-        nw, npc = _k.run_ticks(x, self._PT, self._idx, self._w, self._tern, self._nstate,
+        nw, npc = _k.run_ticks(x, self._PTpad, self._idx, self._w, self._tern, self._nstate,
                                self._last_spike, self._tick, params, self._config.use_ternary,
                                self._dots, self._ni, self._fws, self._iws, self._bws,
                                self._wmark, self._wconf, self._wlist)
         self._tick += x.shape[0]
         return self._batch(int(nw), int(npc), ts)
+
+    def _take_neuromod(self, nm: NeuromodState, given: bool) -> None:
+        if given and nm._levels != self._neuromod._levels:
+            self._neuromod = nm.copy()
+
+    def _process_fast(self, x: np.ndarray, neuromod: Any) -> DeltaBatch:
+        """:meth:`process` of a float32 C-contiguous ``(input_dim,)`` array with the default
+        clock: validation and the tick in one kernel call (:func:`~thermogram.kernels.snn.run_row`),
+        the clock read after it (``time.time_ns`` cannot fail, so nothing is left half done). An
+        input that holds NaN or infinity, or needs scaling, does not run there and takes the
+        general path, which raises or scales it."""
+        nm = self._neuromod if neuromod is None else NeuromodState.coerce(neuromod)
+        params = self._params_for(nm)
+        ran, nw, npc = _k.run_row(x, self._lo_bits, self._hi_bits, self._PTpad, self._idx, self._w,
+                                  self._tern, self._nstate, self._last_spike, self._tick, params,
+                                  self._config.use_ternary, self._fbuf, self._ibuf, self._bbuf)
+        if not ran:
+            return self._run(self._prepare(x, 1), neuromod)
+        ts = time.time_ns()
+        self._take_neuromod(nm, neuromod is not None)
+        self._tick += 1
+        return self._batch(nw, npc, ts)
 
     def process(self, activation: Any, neuromod: Optional[NeuromodState] = None) -> DeltaBatch:
         """Run one tick on ``activation``.
@@ -590,6 +632,10 @@ class EmbeddedSNN:
             or a bad ``neuromod``; the network is then unchanged.
         """
         with self._lock:
+            if (self._clock is _default_clock and type(activation) is np.ndarray
+                    and activation.dtype is _F32 and activation.shape == self._shape1
+                    and activation.flags.c_contiguous):
+                return self._process_fast(activation, neuromod)
             return self._run(self._prepare(activation, 1), neuromod)
 
     def process_batch(self, activations: Any, neuromod: Optional[NeuromodState] = None) -> DeltaBatch:
@@ -623,7 +669,7 @@ class EmbeddedSNN:
     def _empty_batch(self, ts: int) -> DeltaBatch:
         # every column is empty, so there is nothing for from_arrays to check
         e = _EMPTY
-        return DeltaBatch([], e["types"], e["signals"], e["offsets"], e["signals"], e["times"],
+        return DeltaBatch((), e["types"], e["signals"], e["offsets"], e["signals"], e["times"],
                           source="snn", timestamp=ts, _trusted=True)
 
     def _batch(self, nw: int, npc: int, ts: int) -> DeltaBatch:
@@ -742,8 +788,7 @@ class EmbeddedSNN:
         last_spike = _state_array(state, "last_spike_ms", np.int64, (n,))
         if n and last_spike.min() < _k.NEVER:
             raise ValidationError("last_spike_ms must be -1 (never) or a tick time")
-        self._PT = np.ascontiguousarray(protos.T)
-        _k.proto_norms(self._PT, self._pnorm)
+        self._set_prototypes(protos)
         self._idx[...] = idx
         self._w[...] = w
         self._tern[...] = tern

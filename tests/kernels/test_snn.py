@@ -1,6 +1,7 @@
 """``kernels/snn.py`` against :mod:`naive.snn`, stage by stage and whole ticks
 (:func:`run_ticks` against :class:`naive.snn.NaiveSNN`)."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from naive import snn as nv
@@ -15,21 +16,90 @@ def f32(xs):
     return np.array(xs, dtype=F)
 
 
+def spread_values(rng, shape):
+    """float32 values over many magnitudes and both signs (so the order of a sum shows in its bits)."""
+    v = rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 4, shape)
+    v[rng.random(shape) < 0.1] = 0.0
+    return v.astype(F)
+
+
+def padded(P, lanes):
+    """``P.T`` (D, N) in a C array of ``lanes``-multiple width, zero columns as padding."""
+    n, d = P.shape
+    m = -(-n // lanes) * lanes
+    PT = np.zeros((d, m), F)
+    PT[:, :n] = P.T
+    return PT
+
+
+def expected_dots(X, P):
+    return f32([[nv.seq_sum(x * p) for p in P] for x in X]), f32([nv.seq_sum(x * x) for x in X])
+
+
+@settings(max_examples=40)
+@given(st.integers(1, 24), st.integers(1, 140), st.integers(1, 7), st.sampled_from([1, 16]), st.data())
+def test_input_dots_are_sequential_sums(d, n, nt, lanes, data):
+    """Every (input, neuron) dot product and every squared norm is the plain sequential float32
+    sum, bit for bit, whatever the grouping: 1 or 3 inputs per block, up to 8 or 7 lane
+    vectors per block (more than 112 neurons split), padded or not (a tail of < 16 columns)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    X = spread_values(rng, (nt + 2, d))
+    P = spread_values(rng, (n, d))
+    PT = padded(P, lanes)
+    out = np.full((nt + 1, PT.shape[1]), np.nan, F)
+    ni = np.full(nt + 1, np.nan, F)
+    ks.input_dots(X, 1, nt, PT, out, 1, ni)
+    dots, sq = expected_dots(X[1:nt + 1], P)
+    assert out[1:, :n].tobytes() == dots.tobytes()
+    assert ni[1:].tobytes() == sq.tobytes()
+    assert np.isnan(out[0]).all() and np.isnan(ni[0])  # nothing outside the rows asked for
+    assert not out[1:, n:].any()  # padding columns: zero dot products
+
+
+@given(st.sampled_from([1, 3]), st.integers(1, 8), st.integers(0, 2), st.integers(1, 12), st.booleans(),
+       st.data())
+def test_lane_dots_and_tail_dots_match_naive(T, V, extra, d, want_ni, data):
+    """One compiled block (``T`` inputs x ``V`` vectors of 16 neurons from column ``r0``) and the
+    scalar tail write exactly their own rows and columns."""
+    V = min(V, 7) if T == 3 else V
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    r0 = 16 * extra
+    n = r0 + 16 * V + 5
+    X = spread_values(rng, (T + 1, d))
+    P = spread_values(rng, (n, d))
+    PT = np.ascontiguousarray(P.T)
+    dots, sq = expected_dots(X[1:], P)
+    out = np.full((T + 2, n), np.nan, F)
+    ni = np.full(T + 2, np.nan, F)
+    ks.lane_dots(X, 1, T, PT, r0, V, out, 2, ni, want_ni)
+    assert out[2:, r0:r0 + 16 * V].tobytes() == dots[:, r0:r0 + 16 * V].tobytes()
+    assert np.isnan(out[:2]).all() and np.isnan(out[2:, :r0]).all() and np.isnan(out[2:, r0 + 16 * V:]).all()
+    assert ni[2:].tobytes() == (sq.tobytes() if want_ni else np.full(T, np.nan, F).tobytes())
+    ks.tail_dots(X, 1, T, PT, n - 5, out, 2, ni, True)
+    assert out[2:, n - 5:].tobytes() == dots[:, n - 5:].tobytes()
+    assert ni[2:].tobytes() == sq.tobytes()
+
+
+def test_lane_dots_refuses_a_block_it_has_not():
+    X, PT, out, ni = np.zeros((3, 2), F), np.zeros((2, 128), F), np.zeros((3, 128), F), np.zeros(3, F)
+    for T, V in ((3, 8), (1, 9), (2, 1), (1, 0)):
+        with pytest.raises(ValueError):
+            ks.lane_dots(X, 0, T, PT, 0, V, out, 0, ni, True)
+
+
+def test_input_dots_of_a_zero_input_and_of_one_column():
+    X = np.zeros((4, 3), F)
+    PT = np.ones((3, 1), F)
+    out, ni = np.full((4, 1), np.nan, F), np.full(4, np.nan, F)
+    ks.input_dots(X, 0, 4, PT, out, 0, ni)
+    assert out.tobytes() == np.zeros((4, 1), F).tobytes() and ni.tobytes() == np.zeros(4, F).tobytes()
+
+
 @given(st.integers(1, 9), st.integers(1, 7), st.data())
-def test_input_dots_are_sequential_sums(d, n, data):
-    X = f32(data.draw(st.lists(st.lists(small, min_size=d, max_size=d), min_size=4, max_size=4)))
+def test_proto_norms_are_sequential_sums(d, n, data):
     P = f32(data.draw(st.lists(st.lists(small, min_size=d, max_size=d), min_size=n, max_size=n)))
-    PT = P.T.copy()
-    out = np.zeros((4, n), F)
-    ni = np.zeros(4, F)
-    ks.input_dots4(X, 0, PT, out, ni)
-    for t in range(4):
-        one = np.zeros(n, F)
-        assert ks.input_dots(X[t], PT, one) == ni[t] == nv.seq_sum(X[t] * X[t])
-        expect = f32([nv.seq_sum(X[t] * P[r]) for r in range(n)])
-        assert one.tobytes() == out[t].tobytes() == expect.tobytes()
     pnorm = np.zeros(n, F)
-    ks.proto_norms(PT, pnorm)
+    ks.proto_norms(P.T.copy(), pnorm)
     assert pnorm.tobytes() == f32([np.sqrt(nv.seq_sum(p * p)) for p in P]).tobytes()
 
 
@@ -40,12 +110,12 @@ def test_cosine_activation_matches_naive(d, n, data):
     if data.draw(st.booleans()):
         P[0] = 0
     PT = P.T.copy()
-    dots = np.zeros(n, F)
-    ni = ks.input_dots(x, PT, dots)
+    dots, ni = np.zeros((1, n), F), np.zeros(1, F)
+    ks.input_dots(x[None], 0, 1, PT, dots, 0, ni)
     pnorm = np.zeros(n, F)
     ks.proto_norms(PT, pnorm)
     out = np.zeros(n, F)
-    ks.cosine_activation(dots, ni, pnorm, out)
+    ks.cosine_activation(dots[0], ni[0], pnorm, out)
     assert out.tobytes() == nv.cosine_activations(x, P).tobytes()
     assert (out >= 0).all() and (out <= 1.0001).all()
 
@@ -316,10 +386,11 @@ def params_of(cfg, nm):
 
 
 @settings(max_examples=30)
-@given(configs, st.integers(1, 6), st.integers(1, 8), st.integers(0, 8), st.sampled_from([1, 4, 5, 64]),
-       st.sampled_from([0, 5, 95, 197]), st.integers(1, 14), st.data())
-def test_run_ticks_matches_naive_network(cfg, n, d, k, block, tick0, t_rows, data):
-    """Several ticks in one call reach the naive network's state, with the same changes."""
+@given(configs, st.integers(1, 20), st.integers(1, 8), st.integers(0, 8), st.sampled_from([1, 4, 5, 64]),
+       st.sampled_from([0, 5, 95, 197]), st.integers(1, 14), st.sampled_from([1, 16]), st.data())
+def test_run_ticks_matches_naive_network(cfg, n, d, k, block, tick0, t_rows, lanes, data):
+    """Several ticks in one call reach the naive network's state, with the same changes
+    (prototypes as they are, or padded with zero columns to whole 16-lane vectors)."""
     k = min(k, n - 1)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     P = (rng.standard_normal((n, d)) * 0.5).astype(F)
@@ -338,13 +409,13 @@ def test_run_ticks_matches_naive_network(cfg, n, d, k, block, tick0, t_rows, dat
         "config": cfg, "prototypes": P, "indices": idx, "weights": w, "ternary_weights": tern,
         "traces": nstate[0], "firing_rates": nstate[1], "last_activations": nstate[2],
         "last_spike_ms": last_spike, "tick": tick0})
-    PT = P.T.copy()
-    ks.proto_norms(PT, nstate[ks.S_PNORM])
+    PT = padded(P, lanes)
+    ks.proto_norms(PT[:, :n], nstate[ks.S_PNORM])
     fws, iws, bws = np.zeros((3, n), F), np.zeros((5, n + 8), np.int64), np.zeros((2, n), np.uint8)
     wmark, wconf, wlist = np.zeros(n * k, np.uint8), np.zeros(n * k, F), np.zeros(n * k, np.int64)
     nw, npc = ks.run_ticks(X, PT, idx, w, tern, nstate, last_spike, tick0, params_of(cfg, nm),
-                           cfg["use_ternary"], np.zeros((block, n), F), np.zeros(block, F), fws, iws, bws,
-                           wmark, wconf, wlist)
+                           cfg["use_ternary"], np.zeros((block, PT.shape[1]), F), np.zeros(block, F), fws,
+                           iws, bws, wmark, wconf, wlist)
     wch, pch = {}, {}
     for x in X:
         a, b = naive.step(x, nm)
@@ -353,7 +424,8 @@ def test_run_ticks_matches_naive_network(cfg, n, d, k, block, tick0, t_rows, dat
     assert {(int(f) // k, int(idx[int(f) // k, int(f) % k])): wconf[f] for f in wlist[:nw]} == wch
     assert {int(r): fws[ks.W_PCONF, r] for r in iws[ks.I_PLIST, :npc]} == pch
     assert not wmark.any() and not bws[ks.B_PMARK].any()
-    assert PT.T.tobytes() == np.ascontiguousarray(naive.protos).tobytes()
+    assert np.ascontiguousarray(PT[:, :n].T).tobytes() == np.ascontiguousarray(naive.protos).tobytes()
+    assert not PT[:, n:].any()
     assert nstate[ks.S_PNORM].tolist() == [nv.f32_sqrt(nv.seq_sum(p * p)) for p in naive.protos]
     assert nstate[ks.S_TRACES].tobytes() == naive.traces.tobytes()
     assert nstate[ks.S_RATES].tobytes() == naive.rates.tobytes()
@@ -384,14 +456,14 @@ def test_tick_dynamics_is_one_naive_step(cfg, n, d, k, tick0, data):
         "last_spike_ms": last_spike, "tick": tick0})
     wch, pch = naive.step(x, nm)
     PT = P.T.copy()
-    pnorm, dots = np.zeros(n, F), np.zeros(n, F)
+    pnorm, dots, ni = np.zeros(n, F), np.zeros((1, n), F), np.zeros(1, F)
     ks.proto_norms(PT, pnorm)
-    ni = ks.input_dots(x, PT, dots)
+    ks.input_dots(x[None], 0, 1, PT, dots, 0, ni)
     act, spread, pconf = np.zeros(n, F), np.zeros(n, F), np.zeros(n, F)
     order, ranks, keys, spk, plist = (np.zeros(n + 8, np.int64) for _ in range(5))
     mask, pmark = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
     wmark, wconf, wlist = np.zeros(n * k, np.uint8), np.zeros(n * k, F), np.zeros(n * k, np.int64)
-    nw, npc = ks.tick_dynamics(x, dots, ni, PT, pnorm, idx, w, tern, traces, rates, last_act, last_spike,
+    nw, npc = ks.tick_dynamics(x, dots[0], ni[0], PT, pnorm, idx, w, tern, traces, rates, last_act, last_spike,
                                tick0 + 1, params_of(cfg, nm), cfg["use_ternary"], act, order, ranks, keys,
                                spread, mask, spk, wmark, wconf, wlist, 0, pmark, pconf, plist, 0)
     assert changed_dict(idx, wlist, wconf, nw) == wch
@@ -400,3 +472,85 @@ def test_tick_dynamics_is_one_naive_step(cfg, n, d, k, tick0, data):
     assert traces.tobytes() == naive.traces.tobytes() and rates.tobytes() == naive.rates.tobytes()
     assert last_act.tobytes() == naive.last_act.tobytes() and last_spike.tolist() == naive.last_spike
     assert syn_dict(idx, w) == naive.syn and syn_dict(idx, tern, int) == naive.tern
+
+
+def network_arrays(rng, n, d, k, lanes=16):
+    """A random network's arrays as :func:`run_ticks` takes them (prototypes padded)."""
+    P = (rng.standard_normal((n, d)) * 0.5).astype(F)
+    idx = np.zeros((n, k), np.int64)
+    ks.ring_indices(n, k, idx)
+    PT = padded(P, lanes)
+    nstate = np.zeros((4, n), F)
+    nstate[:3] = rng.random((3, n)).astype(F)
+    ks.proto_norms(PT[:, :n], nstate[ks.S_PNORM])
+    return dict(PT=PT, idx=idx, w=rng.choice(f32([0.0, 0.005, 0.1, 0.5, 1.0]), (n, k)).astype(F),
+                tern=rng.integers(-1, 2, (n, k)).astype(np.int8), nstate=nstate,
+                last_spike=rng.choice([-1, 100, 9000], n).astype(np.int64),
+                dots=np.zeros((64, PT.shape[1]), F), ni=np.zeros(64, F), fws=np.zeros((3, n), F),
+                iws=np.zeros((5, n + 8), np.int64), bws=np.zeros((2, n), np.uint8),
+                wmark=np.zeros(n * k, np.uint8), wconf=np.zeros(n * k, F), wlist=np.zeros(n * k, np.int64))
+
+
+def copy_arrays(a):
+    return {name: v.copy() for name, v in a.items()}
+
+
+STATE = ("PT", "idx", "w", "tern", "nstate", "last_spike")
+
+
+@settings(max_examples=25)
+@given(configs, st.integers(1, 40), st.integers(1, 12), st.integers(0, 8), st.sampled_from([0, 9, 99]),
+       st.sampled_from(["plain", "zero", "nan", "inf", "huge", "tiny"]), st.data())
+def test_run_row_is_scan_then_one_tick(cfg, n, d, k, tick0, kind, data):
+    """:func:`run_row` runs exactly the tick of :func:`run_ticks` on a valid input, and on an
+    input with NaN / infinity or one that needs scaling returns ``ran=False`` having changed nothing."""
+    k = min(k, n - 1)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    a = network_arrays(rng, n, d, k)
+    x = rng.standard_normal(d).astype(F)
+    x[rng.integers(d)] = {"plain": x[0], "zero": 0.0, "nan": np.nan, "inf": -np.inf, "huge": 1e30,
+                          "tiny": x[0]}[kind]
+    if kind == "zero":
+        x[:] = 0
+    if kind == "tiny":
+        x[:] = F(1e-30)
+    lo, hi = int(F(2.0 ** -60).view(np.uint32)), int(F(1e17).view(np.uint32))
+    params = params_of(cfg, (0.5, 0.5, 0.5, 0.5))
+    b = copy_arrays(a)
+    sizes = ks.workspace_sizes(n, k, b["PT"].shape[1])
+    fbuf, ibuf, bbuf = np.zeros(sizes[0], F), np.zeros(sizes[1], np.int64), np.zeros(sizes[2], np.uint8)
+    ran, nw, npc = ks.run_row(x, lo, hi, b["PT"], b["idx"], b["w"], b["tern"], b["nstate"], b["last_spike"],
+                              tick0, params, cfg["use_ternary"], fbuf, ibuf, bbuf)
+    dots, ni, fws, wconf, iws, wlist, bws, wmark = ks.workspace(fbuf, ibuf, bbuf, n, k, b["PT"].shape[1])
+    if kind in ("nan", "inf", "huge", "tiny"):
+        assert not ran and (nw, npc) == (0, 0)
+        assert all(b[name].tobytes() == a[name].tobytes() for name in STATE)
+        return
+    assert ran
+    c = copy_arrays(a)
+    expect = ks.run_ticks(x[None], c["PT"], c["idx"], c["w"], c["tern"], c["nstate"], c["last_spike"], tick0,
+                          params, cfg["use_ternary"], c["dots"], c["ni"], c["fws"], c["iws"], c["bws"],
+                          c["wmark"], c["wconf"], c["wlist"])
+    assert (nw, npc) == expect
+    assert all(b[name].tobytes() == c[name].tobytes() for name in STATE)
+    assert wlist[:nw].tolist() == c["wlist"][:nw].tolist()
+    assert wconf.tobytes() == c["wconf"].tobytes()
+    assert fws.tobytes() == c["fws"].tobytes() and iws[ks.I_PLIST, :npc].tolist() == c["iws"][ks.I_PLIST, :npc].tolist()
+    assert not wmark.any() and not bws[ks.B_PMARK].any()
+
+
+@given(st.integers(1, 40), st.integers(0, 12), st.sampled_from([1, 16]))
+def test_workspace_views_tile_their_buffers(n, k, lanes):
+    """The scratch arrays of run_row are disjoint views that cover the three buffers exactly."""
+    npad = -(-n // lanes) * lanes
+    nf, ni_, nb = ks.workspace_sizes(n, k, npad)
+    fbuf, ibuf, bbuf = np.zeros(nf, F), np.zeros(ni_, np.int64), np.zeros(nb, np.uint8)
+    views = ks.workspace(fbuf, ibuf, bbuf, n, k, npad)
+    shapes = [(ks.BLOCK_TICKS, npad), (ks.BLOCK_TICKS,), (3, n), (n * k,), (5, n + 8), (n * k,), (2, n), (n * k,)]
+    assert [v.shape for v in views] == shapes
+    for i, v in enumerate(views):
+        v[...] = i + 1  # each view writes its own number; every element of a buffer ends written once
+    assert sorted(set(fbuf.tolist())) == [1, 2, 3, 4][: 3 + (n * k > 0)]
+    assert (fbuf > 0).all() and (ibuf > 0).all() and (bbuf > 0).all()
+    assert (fbuf == 1).sum() == ks.BLOCK_TICKS * npad and (fbuf == 3).sum() == 3 * n
+    assert (ibuf == 5).sum() == 5 * (n + 8) and (bbuf == 7).sum() == 2 * n
