@@ -43,10 +43,20 @@ def opt_lp(b: "bytes | None") -> bytes:
 _NONE, _FALSE, _TRUE, _INT, _STR, _BYTES, _LIST, _DICT, _ARRAY, _FLOAT = range(10)
 
 
+_EMPTY_DICT = bytes([_DICT]) + _U64.pack(0)
+
+
 def encode_value(v: Any) -> bytes:
     """Deterministic encoding of None, bool, int, float (IEEE double), str, bytes,
     list/tuple, dict (str keys, sorted) and numpy arrays (dtype descr, shape, raw
     bytes; 0-d arrays keep their shape)."""
+    t = type(v)
+    if t is dict and not v:  # most operations' arguments
+        return _EMPTY_DICT
+    if t is int:
+        return bytes([_INT]) + lp(str(v).encode())
+    if t is str:
+        return bytes([_STR]) + lp(v.encode("utf-8", "surrogatepass"))
     if v is None:
         return bytes([_NONE])
     if v is True or v is False:

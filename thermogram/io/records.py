@@ -19,7 +19,7 @@ decoder, and each tag is defined once, which is the point of the module.
 from __future__ import annotations
 
 import struct
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -47,6 +47,8 @@ KIND = {"delta": 0, "batch": 1, "op": 2}
 def int_field(v: Any) -> bytes:
     """int64 when in range; anything else gets a distinct, tagged encoding (so a
     tampered out-of-range field can never collide with a valid one)."""
+    if type(v) is int and -(2 ** 63) <= v < 2 ** 63:
+        return b"\x00" + _pack_i64(v)
     if isinstance(v, (int, np.integer)) and -(2 ** 63) <= int(v) < 2 ** 63:
         return b"\x00" + i64(int(v))
     return b"\x01" + lp(repr(v).encode())
@@ -344,11 +346,18 @@ def _decode_batch_v2(r: Reader, what: str, keys: KeyTable, arena: np.ndarray,
 
 
 # ----------------------------------------------------------------------------- operation
+_OP_NAMES: Dict[str, bytes] = {}  # op name -> its length-prefixed bytes (the first 64 names seen)
+
+
 def encode_op(op: Any, timestamp: Any, args_bytes: bytes, prev_hash: Any) -> bytes:
     """The canonical bytes of an :class:`~thermogram.chain.OpRecord` from its fields
     (``args_bytes``: its arguments under :func:`~thermogram.canonical.encode_value`)."""
-    return b"".join((OP_TAG, lp(str(op).encode()), int_field(timestamp), lp(args_bytes),
-                     _opt_hash(prev_hash)))
+    name = _OP_NAMES.get(op) if type(op) is str else None
+    if name is None:
+        name = lp(str(op).encode())
+        if type(op) is str and len(_OP_NAMES) < 64:
+            _OP_NAMES[op] = name
+    return b"".join((OP_TAG, name, int_field(timestamp), lp(args_bytes), _opt_hash(prev_hash)))
 
 
 def decode_op(r: Reader) -> OpRecord:
