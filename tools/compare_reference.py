@@ -84,6 +84,38 @@ def parse_reference(path):
     return out
 
 
+def peer_harness():
+    """Path of the reference harness binary that ``../shared/peer/build.sh`` builds
+    (``$THERMOGRAM_PEER_HARNESS``, else ``$PEER_DIR`` or ``$TMPDIR/thermogram-peer``), or None."""
+    h = os.environ.get("THERMOGRAM_PEER_HARNESS")
+    if not h:
+        d = os.environ.get("PEER_DIR") or os.path.join(os.environ.get("TMPDIR") or "/tmp", "thermogram-peer")
+        h = os.path.join(d, "target", "release", "harness")
+    return h if os.path.isfile(h) and os.access(h, os.X_OK) else None
+
+
+def ensure_extra_rows(path, log=print):
+    """Append the harness's ``extra`` table (the project's own workloads run on the crate:
+    the ``x/`` rows) to the reference table at ``path`` when it has none.
+
+    ``compare.sh`` writes only ``harness bench`` before calling this script; running ``extra``
+    here keeps every row of a round measured back to back with ours, on the same machine.
+    Returns whether the file now holds ``x/`` rows."""
+    if any(w.startswith("x/") for w, _n in parse_reference(path)):
+        return True
+    h = peer_harness()
+    if h is None:
+        log("# warning: no x/ rows in the reference table and no harness found "
+            "(set THERMOGRAM_PEER_HARNESS): the rows on the project's own workloads print n/a",
+            file=sys.stderr)
+        return False
+    log(f"# running {h} extra (the project's workloads on the crate)", file=sys.stderr)
+    out = subprocess.run([h, "extra"], check=True, capture_output=True, text=True).stdout
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("\n" + out)
+    return True
+
+
 # ----------------------------------------------------------------------------- what we compare
 
 # (label, reference row or None, asv benchmark, asv params, divisor: asv value / divisor = per op,
@@ -94,6 +126,8 @@ X_CONSOLIDATE = "x/consolidate/python_workload (8 signals, MAX_POSITIVE)"
 X_DECAY = "x/apply_decay/spread_capsule (repeated calls)"
 X_TRANSITIONS = "x/run_thermal_transitions/python_workload (settled spread + 2,000 movers)"
 REF_SUITE = "bench_reference_workloads"
+# the asv modules whose benchmarks the rows below name (``Class.method``)
+ASV_MODULES = ("bench_core", "bench_persistence", REF_SUITE, "bench_snn")
 
 ROWS = [
     ("delta_create signals=1", None, "DeltaCreate.time_delta_create", (1,), 1, "ns"),
@@ -168,6 +202,12 @@ ROWS = [
 ] + [
     ("journal append (fsync batch), per record", None, "JournalAppend.time_append_20k", ("batch",),
      20_000, "ns"),
+    # the same 10,000 pre-built deltas onto a capsule in memory and onto a file-backed one:
+    # the ratio of the two is the journal's cost (target below)
+    ("apply_delta_stream prebuilt in-memory, per delta (10k)", None,
+     "ApplyDeltaStreamFile.time_apply_delta_stream", ("memory",), 10_000, "ns"),
+    ("apply_delta_stream file-backed fsync=never, per delta (10k)", None,
+     "ApplyDeltaStreamFile.time_apply_delta_stream", ("never",), 10_000, "ns"),
 ] + [
     ("memory 1M x 64, resident bytes/entry", ("memory/resident_bytes_per_entry", 1_000_000),
      "Memory.track_resident_bytes_per_entry", (), 1, "B"),
@@ -200,6 +240,18 @@ ROWS.insert(
     ("read pending @100000 vs newest key", ("x/read_fixed_key/newest_pending@100000 (pend_999)", 1000),
      "Read.time_read", (100_000, "pending"), 1, "ns"))
 
+
+# the embedded SNN on the crate's ``snn_tick`` workload (default config with num_neurons=n,
+# input 0.5 x 2048, baseline neuromodulators, one network ticked repeatedly): one tick per
+# ``process`` call, and ``process_batch`` of 64 identical rows per call / 64 (measure_snn)
+SNN_BATCH_ROWS = 64
+ROWS += [
+    row for n in (10, 50, 100, 200) for row in (
+        (f"snn process {n}x2048", ("snn_tick", n), "SNNTick.time_process", (n,), 1, "ns"),
+        (f"snn process_batch {n}x2048, per tick", ("snn_tick", n), "SNNTickBatch64.time_process_batch",
+         (n,), SNN_BATCH_ROWS, "ns"))
+]
+
 TARGETS = [
     # (description, row label, kind, threshold)
     ("Delta.create >= 0.5x", "delta_create, reference workload", "ratio", 0.5),
@@ -227,6 +279,11 @@ TARGETS = [
     ("codec v2 file <= reference size (10k)", "codec v2 bytes/entry 10000", "ratio", 1.0),
     ("codec v2 file <= reference size (100k)", "codec v2 bytes/entry 100000", "ratio", 1.0),
     ("journal batch >= 400,000 records/s", "journal append (fsync batch), per record", "max_ns", 2500.0),
+    ("snn process >= 8x", "snn process 100x2048", "ratio", 8.0),
+    ("snn process_batch per tick >= 15x", "snn process_batch 100x2048, per tick", "ratio", 15.0),
+    # kind "max_x_row": ours on this row <= factor x ours on another row, threshold (row, factor)
+    ("file-backed (fsync=never) <= 1.5x in-memory", "apply_delta_stream file-backed fsync=never, per delta (10k)",
+     "max_x_row", ("apply_delta_stream prebuilt in-memory, per delta (10k)", 1.5)),
 ]
 
 
@@ -257,7 +314,7 @@ def asv_values(path):
     out = {}
     for name, row in data.get("results", {}).items():
         module, _, short = name.partition(".")
-        if module not in ("bench_core", "bench_persistence", REF_SUITE):
+        if module not in ASV_MODULES:
             continue
         values = row[ir]
         params = row[ip] if len(row) > ip else []
@@ -475,6 +532,8 @@ def measure_direct(memory=True, log=print):
         finally:
             j.teardown("batch")
     note("journal append (fsync batch), per record", statistics.median(samples) / 20_000 * 1e9)
+    measure_journal_stream(note)
+    measure_snn(note)
 
     if memory:
         log("  (memory: building 1,000,000 x 64 in a subprocess...)", file=sys.stderr)
@@ -487,6 +546,52 @@ def measure_direct(memory=True, log=print):
         if label in ours:
             ours[alias] = ours[label]
     return ours
+
+
+def measure_journal_stream(note, repeat=7):
+    """The two ``apply_delta_stream prebuilt`` rows (bench_persistence.ApplyDeltaStreamFile):
+    in memory and file-backed, measured in alternation (a fresh capsule each time), so the
+    ratio of their medians is not skewed by the machine's load drifting between them."""
+    from benchmarks import bench_persistence as bp
+    samples = {"memory": [], "never": []}
+    timer = timeit.default_timer
+    for _ in range(repeat):
+        for where in samples:
+            o = bp.ApplyDeltaStreamFile()
+            o.setup(where)
+            gcold = gc.isenabled()
+            gc.disable()
+            try:
+                t0 = timer()
+                o.time_apply_delta_stream(where)
+                samples[where].append(timer() - t0)
+            finally:
+                if gcold:
+                    gc.enable()
+                o.teardown(where)
+    n = bp.ApplyDeltaStreamFile.N
+    note("apply_delta_stream prebuilt in-memory, per delta (10k)", statistics.median(samples["memory"]) / n * 1e9)
+    note("apply_delta_stream file-backed fsync=never, per delta (10k)",
+         statistics.median(samples["never"]) / n * 1e9)
+
+
+def measure_snn(note):
+    """The ``snn process`` rows on the crate's ``snn_tick`` workload (the builders of
+    ``benchmarks/common.py``, as the asv classes ``SNNTick`` and ``SNNTickBatch64``): one
+    network per size, ``process`` of the input timed repeatedly on it, then ``process_batch``
+    of ``SNN_BATCH_ROWS`` copies of the input per call, per tick."""
+    from benchmarks import common
+    from thermogram.neuromod import NeuromodState
+    nm = NeuromodState.baseline()
+    for n in common.SNN_NEURONS:
+        snn = common.make_snn(n)
+        x = common.reference_input()
+        X = common.reference_input(SNN_BATCH_ROWS)
+        snn.process(x, nm)
+        snn.process_batch(X, nm)
+        note(f"snn process {n}x2048", timed_readonly("f(x, nm)", {"f": snn.process, "x": x, "nm": nm}))
+        note(f"snn process_batch {n}x2048, per tick",
+             timed_readonly("f(X, nm)", {"f": snn.process_batch, "X": X, "nm": nm}) / SNN_BATCH_ROWS)
 
 
 def memory_probe():
@@ -551,6 +656,11 @@ def report(ours, ref, source):
                 worst = max(vals, key=lambda x: x[1])
                 meas = f"max {worst[1]:,.0f} ns ({worst[0][5:]})"
                 ok = worst[1] < thr
+        elif kind == "max_x_row":
+            base_label, factor = thr
+            o, base = rows.get(label, (None, None, None))[1], rows.get(base_label, (None, None, None))[1]
+            meas = "n/a" if not (o and base) else f"{o / base:,.2f}x ({o:,.0f} / {base:,.0f} ns)"
+            ok = None if not (o and base) else o <= factor * base
         else:
             r, o, ratio = rows.get(label, (None, None, None))
             if kind == "ratio":
@@ -585,6 +695,8 @@ def main(argv=None):
     ap.add_argument("--no-memory", action="store_true",
                     help="--direct: skip the 1,000,000 x 64 memory build")
     ap.add_argument("--json", default=None, help="also write our numbers to this JSON file")
+    ap.add_argument("--no-extra", action="store_true",
+                    help="do not run the harness's extra rows when the reference table lacks them")
     ap.add_argument("--memory-probe", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_probe:
@@ -593,6 +705,8 @@ def main(argv=None):
     if args.reference is None:
         ap.error("--reference is required: the reference harness's table from this machine and run "
                  "(bash ../shared/peer/compare.sh writes it; stored numbers are not a denominator)")
+    if not args.no_extra:
+        ensure_extra_rows(args.reference)
     ref = parse_reference(args.reference)
     if args.direct:
         runs = []
