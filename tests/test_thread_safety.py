@@ -233,29 +233,36 @@ def test_eight_threads_every_public_method_file_backed(tmp_path):
         _check(u)
 
 
-def test_a_failed_key_registration_leaves_no_stale_ids():
+def _failing_blob_growth(monkeypatch):
+    """Make growing a key table's blob fail (as an out-of-memory would), until undone."""
+    def fail(self, data):
+        raise MemoryError("injected: the key blob cannot grow")
+    monkeypatch.setattr(KeyTable, "_extend_blob", fail)
+
+
+def test_a_failed_key_registration_leaves_no_stale_ids(monkeypatch):
     kt = KeyTable()
     kt.add_many(["a", "b"])
-    view = np.frombuffer(kt.blob, np.uint8)  # an export: the blob cannot grow while it lives
-    with pytest.raises(BufferError):
-        kt.add_many(["c", "d", "a"])
-    del view
-    assert len(kt) == 2 and kt.get("c") is None and kt.get("d") is None
+    with monkeypatch.context() as m:
+        _failing_blob_growth(m)
+        with pytest.raises(MemoryError):
+            kt.add_many(["c", "d", "a"])
+        with pytest.raises(MemoryError):
+            kt.add("e")
+    assert len(kt) == 2 and kt.get("c") is None and kt.get("d") is None and kt.get("e") is None
     assert (kt.tab < 2).all()  # no id past the keys
     assert kt.add_many(["c", "a", "d"]).tolist() == [2, 0, 3]
     assert list(kt) == ["a", "b", "c", "d"]
 
 
-def test_a_failed_registration_inside_a_capsule_changes_nothing():
-    from thermogram.core import capsule_parts
+def test_a_failed_registration_inside_a_capsule_changes_nothing(monkeypatch):
     t = Thermogram("fail", policy=ConsolidationPolicy.manual_only())
     t.write("a", signal_vector([(1, 1)]))
     before = (t.state_digest(), t.head_hash, len(t.records()))
-    with capsule_parts(t) as parts:
-        view = np.frombuffer(parts.store.keys.blob, np.uint8)
-    with pytest.raises(BufferError):
-        t.apply_batch(DeltaBatch.from_arrays(["new1", "new2"], [signal_vector([(1, 2)])] * 2, timestamps=5))
-    del view
+    with monkeypatch.context() as m:
+        _failing_blob_growth(m)
+        with pytest.raises(MemoryError):
+            t.apply_batch(DeltaBatch.from_arrays(["new1", "new2"], [signal_vector([(1, 2)])] * 2, timestamps=5))
     assert (t.state_digest(), t.head_hash, len(t.records())) == before
     assert t.verify()
     t.apply_batch(DeltaBatch.from_arrays(["new1", "new2"], [signal_vector([(1, 2)])] * 2, timestamps=5))

@@ -119,6 +119,8 @@ def validate_key(key: Any, what: str = "key", *, allow_empty: bool = False) -> s
 def _timestamp(ts: Any, clock: Optional[Clock]) -> int:
     if ts is None:
         return int(clock()) if clock is not None else time.time_ns()
+    if type(ts) is int and -(2 ** 63) <= ts < 2 ** 63:
+        return ts
     if isinstance(ts, (int, np.integer)) and not isinstance(ts, bool):
         t = int(ts)
         if not -(2 ** 63) <= t < 2 ** 63:

@@ -606,7 +606,7 @@ class EmbeddedSNN:
         ts = time.time_ns()
         self._take_neuromod(nm, neuromod is not None)
         self._tick += 1
-        return self._batch(nw, npc, ts)
+        return self._empty_batch(ts) if nw == 0 and npc == 0 else self._batch(nw, npc, ts)
 
     def process(self, activation: Any, neuromod: Optional[NeuromodState] = None) -> DeltaBatch:
         """Run one tick on ``activation``.
