@@ -54,7 +54,7 @@ def decay_all(layer, pol, mag, retention):
         pol[r] = pol[r] if (m != 0 or lay > 3) else np.int8(0)
 
 
-@kernel
+@kernel(inline=True)
 def promote_into(r, e, pol, mag, count, ts, voff, vlen):
     """Fold row ``r`` into existing row ``e`` (30% old + 70% new; value, time from r)."""
     p, m = merge_30_70_scalar(pol[e], mag[e], pol[r], mag[r])
@@ -243,14 +243,8 @@ def cascade_keys(due, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now
                 if e < 0:
                     layer[r] = to
                     slot[k, to] = r
-                else:  # promote_into(r, e); r is freed
-                    p, m = merge_30_70_scalar(pol[e], mag[e], pol[r], mag[r])
-                    pol[e] = p
-                    mag[e] = m
-                    voff[e] = voff[r]
-                    vlen[e] = vlen[r]
-                    ts[e] = ts[r]
-                    count[e] = sat_add_u64(count[e], count[r])
+                else:  # r folds into e and is freed
+                    promote_into(r, e, pol, mag, count, ts, voff, vlen)
                     layer[r] = FREE
                     freed[nf] = r
                     step[nf] = frm

@@ -551,15 +551,7 @@ class ThermogramColony:
                 res.demoted += d
                 res.pruned += pr
                 res.deltas_processed += dp
-            counts = [member_key_count(m) for m in self._members]
-            res.splits = topology.run_splits(counts, self.config, self.member_count,
-                                             lambda i: self._split(i, now))
-            self.metadata.split_count += res.splits
-            res.merges = topology.run_merges(counts, self.config, self.member_count,
-                                             lambda a, b: self._merge(a, b, now))
-            self.metadata.merge_count += res.merges
-            res.rebalanced = self._rebalance(counts, now)
-            self.metadata.total_entries = sum(counts)
+            topology.run_topology_steps(self, [member_key_count(m) for m in self._members], res, now)
             self.metadata.modified = now
             return res
 

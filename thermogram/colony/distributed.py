@@ -1076,15 +1076,7 @@ class DistributedColony:
             res.deltas_processed += dp
         self._pending = [0] * len(self._ids)
         if _moves_keys(self.config, len(self._ids)):
-            counts = self.member_key_counts()
-            res.splits = topology.run_splits(counts, self.config, self.member_count,
-                                             lambda i: self._split(i, now))
-            self.metadata.split_count += res.splits
-            res.merges = topology.run_merges(counts, self.config, self.member_count,
-                                             lambda a, b: self._merge(a, b, now))
-            self.metadata.merge_count += res.merges
-            res.rebalanced = self._rebalance(counts, now)
-            self.metadata.total_entries = sum(counts)
+            topology.run_topology_steps(self, self.member_key_counts(), res, now)
         self.metadata.modified = now
         self._write_manifest()
         return res

@@ -335,6 +335,21 @@ def run_merges(counts: List[int], config: ColonyConfig, member_count: Callable[[
     return merges
 
 
+def run_topology_steps(colony: Any, counts: List[int], res: Any, now: int) -> None:
+    """The topology steps that end a colony consolidation round, on either backend: splits,
+    then merges, then the rebalance, through the colony's ``_split(i, now)``,
+    ``_merge(a, b, now)`` and ``_rebalance(counts, now)``; ``res`` (a
+    ColonyConsolidationResult) and the colony's metadata counters are updated."""
+    meta = colony.metadata
+    res.splits = run_splits(counts, colony.config, colony.member_count, lambda i: colony._split(i, now))
+    meta.split_count += res.splits
+    res.merges = run_merges(counts, colony.config, colony.member_count,
+                            lambda a, b: colony._merge(a, b, now))
+    meta.merge_count += res.merges
+    res.rebalanced = colony._rebalance(counts, now)
+    meta.total_entries = sum(counts)
+
+
 def run_rebalance(counts: List[int], config: ColonyConfig, member_count: int,
                   move: Callable[[int, int, int], int]) -> int:
     """Hand keys from members above ``target + tol`` to members below
