@@ -87,13 +87,6 @@ def _padded(n: int) -> int:
     return -(-n // _k.LANES) * _k.LANES
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
-
-
-_EMPTY = {"types": _frozen(np.zeros(0, np.uint8)), "signals": _frozen(np.zeros(0, SIGNAL)),
-          "offsets": _frozen(np.zeros(1, np.int64)), "times": _frozen(np.zeros(0, np.int64))}
 
 _INT_FIELDS = ("num_neurons", "input_dim", "top_k", "seed")
 _BOOL_FIELDS = ("use_ternary",)
@@ -667,10 +660,7 @@ class EmbeddedSNN:
             return self._run(self._prepare(activations, 2), neuromod)
 
     def _empty_batch(self, ts: int) -> DeltaBatch:
-        # every column is empty, so there is nothing for from_arrays to check
-        e = _EMPTY
-        return DeltaBatch((), e["types"], e["signals"], e["offsets"], e["signals"], e["times"],
-                          source="snn", timestamp=ts, _trusted=True)
+        return DeltaBatch.empty("snn", ts)
 
     def _batch(self, nw: int, npc: int, ts: int) -> DeltaBatch:
         if nw == 0 and npc == 0:
