@@ -179,6 +179,7 @@ class Thermogram:
         self._thermal_config = thermal_config
         self._policy = policy
         self._semantics = semantics
+        self._fixed = semantics == "fixed"  # the semantics never change after construction
         self.clock: Clock = clock if clock is not None else _default_clock
         self._lock = threading.RLock()
         self._store = EntryStore()
@@ -255,6 +256,8 @@ class Thermogram:
 
     def _now(self) -> int:
         t = self.clock()
+        if type(t) is int and -(2 ** 63) <= t < 2 ** 63:
+            return t
         if not isinstance(t, (int, np.integer)) or isinstance(t, bool):
             raise ValidationError(f"clock must return integer nanoseconds, got {t!r}")
         t = int(t)
@@ -267,10 +270,6 @@ class Thermogram:
         return {"name": self.name, "id": self.id, "rule": self.rule.to_dict(),
                 "thermal_config": self.thermal_config.to_dict(), "policy": self.policy.to_dict(),
                 "semantics": self.semantics, "format": 1}
-
-    @property
-    def _fixed(self) -> bool:
-        return self.semantics == "fixed"
 
     def _commit(self, rec: Record, apply: Callable[[], Any]) -> Any:
         """Link ``rec`` to the head, make it durable (journal, if file-backed),
