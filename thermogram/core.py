@@ -22,6 +22,7 @@ build one, so nothing outside this module touches a private attribute of a capsu
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -1140,11 +1141,15 @@ class Thermogram:
         from .io import load
         if require_signed and trusted_keys is None:
             raise ValidationError("require_signed=True needs trusted_keys")
-        t = load(path, semantics=semantics, clock=clock, verify=verify or trusted_keys is not None,
-                 max_bytes=Limits().max_file_bytes if max_bytes is None else max_bytes)
-        if journal:
-            from .journal import apply_journal
-            apply_journal(t, path)
+        def snapshot() -> "Thermogram":
+            return load(path, semantics=semantics, clock=clock, verify=verify or trusted_keys is not None,
+                        max_bytes=Limits().max_file_bytes if max_bytes is None else max_bytes)
+        if journal and isinstance(path, (str, os.PathLike)):
+            # with the journal beside it, as a consistent pair even while a writer checkpoints
+            from .journal import load_consistent
+            t = load_consistent(os.fspath(path), snapshot)
+        else:
+            t = snapshot()
         if trusted_keys is not None:
             t.verify(trusted_keys=trusted_keys, require_signed=require_signed)
         return t

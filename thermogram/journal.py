@@ -50,7 +50,7 @@ import struct
 import threading
 from binascii import a2b_hex
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 import numpy as np
 import xxhash
@@ -70,7 +70,7 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
 __all__ = ["JournalFile", "open_capsule", "recover_capsule", "read_journal", "scan_journal", "JournalScan",
-           "RecoveryReport", "FSYNC_POLICIES"]
+           "RecoveryReport", "FSYNC_POLICIES", "load_consistent"]
 
 HEADER = struct.Struct("<4sHH32s")
 FRAME = struct.Struct("<IQ")
@@ -532,38 +532,35 @@ def _refuse_hard_links(path: str) -> None:
 
 #: how many times a read-only open re-reads the snapshot and journal when a checkpoint
 #: replaced the snapshot while it was reading
-READONLY_ATTEMPTS = 20
-
-
-def _snapshot_id(path: str) -> Tuple[int, int, int]:
-    st = os.stat(path)
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
 def _open_readonly(cls, path: str, clock, kwargs: dict) -> "Thermogram":
-    """Load the snapshot and replay its journal segment without a lock, as a consistent pair:
-    a writer's checkpoint replaces the snapshot and then starts a new segment, so a reader
-    that saw the snapshot change while it read (or a segment that starts after its snapshot)
-    reads both again."""
+    """Load the snapshot and replay its journal segment without a lock (:func:`load_consistent`)."""
     if kwargs:
         raise ThermogramError(f"readonly=True opens an existing capsule (unexpected {sorted(kwargs)})")
     if not os.path.exists(path):
         raise ThermogramError(f"{path} does not exist (pass create=True to make it)")
+    return load_consistent(path, lambda: load(path, clock=clock))
+
+
+def load_consistent(path: str, load_snapshot: Callable[[], "Thermogram"]) -> "Thermogram":
+    """``load_snapshot()`` (the capsule in snapshot ``path``) with its journal segment replayed,
+    as a consistent pair, without a lock and without retrying.
+
+    The segment's bytes are read *before* the snapshot. A writer's checkpoint writes the new
+    snapshot (holding every record of the current segment) before it archives that segment
+    and starts the next, so the snapshot read afterwards is the one the segment continues or
+    a later one, which already holds every record of the segment (those are skipped): the
+    result is the state after some record the writer acknowledged, never a mix, and never a
+    state older than one the segment's bytes showed. A segment that is absent (none yet, or
+    between a checkpoint's archive and its new segment) means the snapshot alone."""
     jpath = _journal_path(path)
-    for attempt in range(READONLY_ATTEMPTS):
-        before = _snapshot_id(path)
-        t = load(path, clock=clock)
-        try:
-            if os.path.exists(jpath):
-                _replay_segment(t, path, jpath)
-        except FormatError:
-            if _snapshot_id(path) != before and attempt + 1 < READONLY_ATTEMPTS:
-                continue  # a checkpoint ran meanwhile: the segment belongs to the new snapshot
-            raise
-        if _snapshot_id(path) == before:
-            return t
-    raise LockedError(f"{path}: the snapshot kept changing while it was read ({READONLY_ATTEMPTS} attempts); "
-                      "try again when the writer is less busy")
+    try:
+        data = files.read_file(jpath)
+    except FileNotFoundError:
+        data = None
+    t = load_snapshot()
+    if data is not None:
+        _replay_segment(t, path, jpath, data)
+    return t
 
 
 def _open_files(cls, path: str, create: bool, readonly: bool, fsync: str, batch_size: int, clock,
@@ -595,12 +592,12 @@ def _open_files(cls, path: str, create: bool, readonly: bool, fsync: str, batch_
     return t, JournalFile(path, t.head_hash, fsync, batch_size)
 
 
-def _replay_segment(t: "Thermogram", path: str, jpath: str) -> JournalScan:
+def _replay_segment(t: "Thermogram", path: str, jpath: str, data: Optional[bytes] = None) -> JournalScan:
     """Apply to ``t`` (loaded from snapshot ``path``) the records of the journal segment
-    ``jpath`` that the snapshot does not hold yet; changes no file. Corruption (a bad frame
-    followed by more frames) and a record that does not continue the capsule raise
-    :class:`FormatError` naming the byte offset."""
-    scan = scan_journal(files.read_file(jpath), jpath)
+    ``jpath`` (its bytes ``data``, default: read now) that the snapshot does not hold yet;
+    changes no file. Corruption (a bad frame followed by more frames) and a record that does
+    not continue the capsule raise :class:`FormatError` naming the byte offset."""
+    scan = scan_journal(files.read_file(jpath) if data is None else data, jpath)
     if scan.corrupt_at is not None:
         raise FormatError(_corruption_message(jpath, path, scan))
     start = _skip_known(t, scan.base, scan.records)
@@ -613,19 +610,6 @@ def _replay_segment(t: "Thermogram", path: str, jpath: str) -> JournalScan:
                               f"({e}); nothing was cut or deleted. Run `thermogram recover {path}` to keep "
                               "the records before it and quarantine the rest") from None
     return scan
-
-
-def apply_journal(t: "Thermogram", path: str) -> int:
-    """Replay the journal beside snapshot ``path`` into ``t`` (a capsule just loaded from that
-    snapshot), so that a plain load sees every acknowledged record, as a read-only
-    :meth:`~thermogram.Thermogram.open` does; no file is changed (a torn last frame is
-    ignored, not cut). Returns how many records were applied (0 without a journal)."""
-    jpath = _journal_path(os.fspath(path))
-    if not os.path.exists(jpath):
-        return 0
-    before = len(t.chain)
-    _replay_segment(t, os.fspath(path), jpath)
-    return len(t.chain) - before
 
 
 # ----------------------------------------------------------------------------- recovery
