@@ -32,6 +32,14 @@ def sv(*mags, pol=1):
     return v
 
 
+def run_threads(threads):
+    """Start every thread, then wait for all of them."""
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+
+
 def uncached(t, key):
     hit = t.read_with_state(key)
     return None if hit is None else hit[0]
@@ -147,11 +155,7 @@ def test_readers_never_go_back_in_time_while_a_writer_changes_the_key():
         finally:
             done.set()
 
-    threads = [threading.Thread(target=reader, args=(s,)) for s in seen] + [threading.Thread(target=writer)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads([threading.Thread(target=reader, args=(s,)) for s in seen] + [threading.Thread(target=writer)])
     assert not errors
     for s in seen:
         assert s, "a reader read nothing"
@@ -431,11 +435,7 @@ def test_readers_see_value_keeping_merges_and_transitions_in_order():
         finally:
             done.set()
 
-    threads = [threading.Thread(target=reader, args=(s,)) for s in seen] + [threading.Thread(target=writer)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads([threading.Thread(target=reader, args=(s,)) for s in seen] + [threading.Thread(target=writer)])
     assert not errors
     for s in seen:
         for k in keys:
