@@ -725,7 +725,7 @@ class Thermogram:
 
     def _op_run_thermal_transitions(self, args: Dict[str, Any], now: int) -> TransitionResult:
         tc = self.thermal_config
-        promotion, min_observations, demotion, allow_demotion = _transition_arrays(tc)
+        promotion, min_observations, demotion, allow_demotion = tc.transition_arrays()
         c = self._store.transitions(promotion, min_observations, demotion, allow_demotion,
                                     tc.prune_threshold.magnitude, now)
         return TransitionResult(c.promoted, c.demoted, c.pruned)
@@ -1415,24 +1415,6 @@ OPERATIONS: Dict[str, Callable[[Thermogram, Dict[str, Any], int], Any]] = {
 """Every operation record kind, by its ``op`` name: ``fn(capsule, args, timestamp)`` applies it
 to the state. Operations run live (:meth:`Thermogram._run_op`) and in replay through this table
 only, so an ``op`` name outside it is rejected, never looked up as an attribute."""
-
-
-_TRANSITION_ARRAYS: List[Tuple[ThermalConfig, Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = []
-
-
-def _transition_arrays(tc: ThermalConfig) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(promotion magnitudes, min_observations, demotion magnitudes, allow_demotion)`` of
-    ``tc`` as the arrays :meth:`EntryStore.transitions` takes, built once per config object
-    (a ThermalConfig never changes; the arrays stay in this module, read by kernels only).
-    The last few configs used are kept."""
-    for cfg, arrays in _TRANSITION_ARRAYS:
-        if cfg is tc:
-            return arrays
-    arrays = (tc.mags("promotion_thresholds"), np.array(tc.min_observations, dtype=np.uint64),
-              tc.mags("demotion_thresholds"), np.array(tc.allow_demotion, dtype=np.bool_))
-    _TRANSITION_ARRAYS.insert(0, (tc, arrays))
-    del _TRANSITION_ARRAYS[8:]
-    return arrays
 
 
 def _frozen(a: Any) -> Any:

@@ -1,5 +1,10 @@
 """The embedded spiking network: activation vectors in, weight deltas out.
 
+Why this module is one piece (~800 lines): :class:`EmbeddedSNN` is one object whose state arrays
+are shared by every method (process, process_batch, state/restore, neuromodulation);
+the array work is in :mod:`thermogram.kernels.snn`, so the length is orchestration and
+numpy-style docstrings.
+
 A small SNN that keeps and reshapes associations, not facts. Each neuron has
 a prototype vector; an input (a language model's hidden state, a sensor
 embedding) activates the neurons whose prototypes point the same way, they
@@ -46,11 +51,6 @@ stages. Differences, each deliberate:
   simultaneous and ternary weights never leave zero.
 * Inputs whose squared norm would overflow (or underflow) float32 are scaled
   by a power of two before use (cosine similarity does not change).
-
-Why this module is one piece (~800 lines): :class:`EmbeddedSNN` is one object whose state arrays
-are shared by every method (process, process_batch, state/restore, neuromodulation);
-the array work is in :mod:`thermogram.kernels.snn`, so the length is orchestration and
-numpy-style docstrings.
 """
 from __future__ import annotations
 

@@ -90,6 +90,11 @@ class ThermalConfig:
                         for x in self.decay_rates], dtype=np.float32)
         ret.flags.writeable = False
         set_("_retention", ret)
+        arrays = (self.mags("promotion_thresholds"), np.array(self.min_observations, dtype=np.uint64),
+                  self.mags("demotion_thresholds"), np.array(self.allow_demotion, dtype=np.bool_))
+        for a in arrays:
+            a.flags.writeable = False
+        set_("_transition", arrays)
 
     @classmethod
     def default(cls) -> "ThermalConfig":
@@ -123,6 +128,12 @@ class ThermalConfig:
     def retention_array(self) -> np.ndarray:
         """float32 ``1 - decay_rate/255`` per layer (read-only, computed once)."""
         return self._retention
+
+    def transition_arrays(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(promotion magnitudes, min_observations, demotion magnitudes, allow_demotion)`` as
+        the uint8 / uint64 / uint8 / bool arrays the transition kernel takes (read-only,
+        computed once)."""
+        return self._transition
 
     def mags(self, name: str) -> np.ndarray:
         """uint8 magnitudes of a 4-tuple Signal field."""

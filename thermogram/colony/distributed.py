@@ -1,5 +1,9 @@
 """Colonies past one machine: members resident on Dask workers.
 
+Why this module is one piece (~1,300 lines): the member actor and the caller-side colony
+speak one small protocol (record bytes out, counts and digests back, re-creation on a lost
+worker); keeping both ends and the manifest together keeps that protocol readable in one place.
+
 :class:`DistributedColony` (made by :meth:`ThermogramColony.distributed`) keeps
 each member as a Dask *actor* (:class:`MemberActor`) on a worker. The actor owns
 a file-backed capsule (:meth:`Thermogram.open`: a snapshot and a durable journal)
@@ -37,10 +41,6 @@ finished by the retry, or by :meth:`DistributedColony.open`. The default
 config keeps the topology fixed (:func:`fixed_topology_config`).
 
 Dask is never imported here: the caller passes a ``distributed.Client``.
-
-Why this module is one piece (~1,300 lines): the member actor and the caller-side colony
-speak one small protocol (record bytes out, counts and digests back, re-creation on a lost
-worker); keeping both ends and the manifest together keeps that protocol readable in one place.
 """
 from __future__ import annotations
 
