@@ -48,7 +48,6 @@ import os
 import re
 import struct
 import threading
-from binascii import a2b_hex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
@@ -56,8 +55,7 @@ import numpy as np
 import xxhash
 from xxhash import xxh3_64_intdigest
 
-from .io import Reader, decode_record, encode_v2_parts, load
-from .io.records import KIND
+from .io import Reader, decode_record, encode_record, encode_v2_parts, load
 from .io import files
 from .errors import ChainError, DurabilityError, FormatError, LockedError, ThermogramError, ValidationError
 
@@ -74,9 +72,6 @@ __all__ = ["JournalFile", "open_capsule", "recover_capsule", "read_journal", "sc
 
 HEADER = struct.Struct("<4sHH32s")
 FRAME = struct.Struct("<IQ")
-#: The first 5 bytes of a record payload (``u8 kind | u32 canonical length``), as
-#: :func:`thermogram.io.encode_record` writes them.
-PAYLOAD_HEAD = struct.Struct("<BI")
 JMAGIC = b"THRJ"
 FSYNC_POLICIES = ("always", "batch", "never")
 MAX_FRAME = 1 << 31
@@ -298,13 +293,8 @@ class JournalFile:
         """
         if self.failed is not None or self._fd is None:
             self.check()
-        # the payload is encode_record's, built inline (test_journal_frames checks the bytes are
-        # equal): this runs once per record, so every call counts. The hash was set by linking
-        # (``_hash``; the property computes it otherwise); a2b_hex is fromhex without the
-        # whitespace handling, at under half its cost
         try:
-            cb = rec.canonical_bytes() if canonical is None else canonical
-            payload = PAYLOAD_HEAD.pack(KIND[rec.kind], len(cb)) + cb + a2b_hex(rec._hash or rec.hash)
+            payload = encode_record(rec, canonical)
         except (KeyError, struct.error, OverflowError, TypeError, ValueError) as e:
             if isinstance(e, ThermogramError):
                 raise
@@ -530,8 +520,6 @@ def _refuse_hard_links(path: str) -> None:
                           "instead, or open it with readonly=True")
 
 
-#: how many times a read-only open re-reads the snapshot and journal when a checkpoint
-#: replaced the snapshot while it was reading
 def _open_readonly(cls, path: str, clock, kwargs: dict) -> "Thermogram":
     """Load the snapshot and replay its journal segment without a lock (:func:`load_consistent`)."""
     if kwargs:
