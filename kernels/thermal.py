@@ -97,16 +97,30 @@ def sort_tail(a, start, end):
 def prune_below(threshold, only_layer, layer, kid, mag, slot, free_stack, n_free):
     """Free rows whose ``mag < threshold``; ``only_layer`` < 0 means every layer.
 
-    Returns ``(number pruned, n_free)``.
+    Returns ``(number pruned, n_free)``. A branch-free pass flags each block of 64 rows
+    holding one to prune (it vectorises); only flagged blocks are walked row by row.
     """
     pruned = 0
-    for r in range(layer.shape[0]):
-        lay = layer[r]
-        if lay < 4 and (only_layer < 0 or lay == only_layer) and mag[r] < threshold:
-            n_free = free_row(r, layer, kid, slot, free_stack, n_free)
-            pruned += 1
+    n = layer.shape[0]
+    nblk = n // 64
+    anyl = only_layer < 0
+    ol = np.uint8(only_layer & 255)
+    for b in range(nblk + 1):
+        base = b * 64
+        end = min(base + 64, n)
+        if b < nblk:
+            acc = np.uint8(0)
+            for i in range(64):
+                lay = layer[base + i]
+                acc |= np.uint8((lay < 4) & (anyl | (lay == ol)) & (mag[base + i] < threshold))
+            if acc == 0:
+                continue
+        for r in range(base, end):
+            lay = layer[r]
+            if lay < 4 and (only_layer < 0 or lay == only_layer) and mag[r] < threshold:
+                n_free = free_row(r, layer, kid, slot, free_stack, n_free)
+                pruned += 1
     return pruned, n_free
-
 
 @kernel
 def transition_limits(promo_thr, min_obs, demo_thr, allow_demote, prune_thr):
@@ -211,8 +225,8 @@ def due_rows(promo_thr, min_obs, demo_thr, allow_demote, prune_thr, layer, mag, 
 @kernel
 def cascade_keys(due, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now, layer, kid, pol,
                  mag, count, ts, voff, vlen, slot, free_stack, n_free, out):
-    """The steps of :func:`run_transitions` for the keys of the rows ``due`` (ascending),
-    one key at a time, each key once.
+    """The steps of :func:`run_transitions` for the keys of the rows ``due`` (in any
+    order, repeats allowed), one key at a time, each key once.
 
     Every step acts on one row per key at most (a key has one row per layer) and only on
     rows of that key, so running all seven steps for one key, then the next, changes the
@@ -324,6 +338,85 @@ def run_transitions(promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now,
 
 
 @kernel
+def due_among(cands, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, layer, mag, count):
+    """The rows of ``cands`` (any order; repeats and rows past the table allowed) that are
+    live and outside their layer's :func:`transition_limits`, in the order given.
+
+    Where every due row of the table is in ``cands``, these are :func:`due_rows`'s rows
+    (perhaps repeated, in another order: :func:`cascade_keys` gives the same result for
+    any order and visits a key once), found at the cost of the candidates alone.
+    """
+    lo, hi, obs = transition_limits(promo_thr, min_obs, demo_thr, allow_demote, prune_thr)
+    n = layer.shape[0]
+    out = np.empty(cands.shape[0], np.int64)
+    m = 0
+    for i in range(cands.shape[0]):
+        r = cands[i]
+        if r < 0 or r >= n:
+            continue
+        out[m] = r
+        m += np.int64(_due(r, layer, mag, count, lo, hi, obs))
+    return out[:m]
+
+
+@kernel
+def keys_of_rows(rows, kid):
+    """``kid[rows]`` as int64 (read before the rows are moved or freed)."""
+    ks = np.empty(rows.shape[0], np.int64)
+    for i in range(rows.shape[0]):
+        ks[i] = kid[rows[i]]
+    return ks
+
+
+@kernel
+def live_rows_of(ks, slot):
+    """Every live row (any layer) of the keys ``ks`` (repeats allowed: each key once)."""
+    out = np.empty(4 * ks.shape[0], np.int64)
+    done = np.zeros((slot.shape[0] + 63) // 64, np.uint64)
+    m = 0
+    for i in range(ks.shape[0]):
+        k = ks[i]
+        if k < 0 or k >= slot.shape[0]:
+            continue
+        word = k >> 6
+        bit = np.uint64(1) << np.uint64(k & 63)
+        if done[word] & bit:
+            continue
+        done[word] |= bit
+        for lay in range(4):
+            r = slot[k, lay]
+            if r >= 0:
+                out[m] = r
+                m += 1
+    return out[:m]
+
+
+@kernel
+def run_transitions_tracked(cands, full, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now,
+                            layer, kid, pol, mag, count, ts, voff, vlen, slot, free_stack, n_free, out):
+    """:func:`run_transitions`, with the due rows looked for among ``cands`` only unless
+    ``full``, and the rows it may have changed returned.
+
+    The caller keeps the invariant that makes the two searches equal: every due row of the
+    table is in ``cands`` (the rows written since the last run under the same thresholds,
+    and the rows that run changed). Returns ``(n_free, changed, keys)``: ``keys`` are the
+    keys the run visited (repeats possible), the only ones whose rows it can have written,
+    and ``changed`` every live row of those keys (a strange config may leave one of them
+    due again: they are the next run's candidates).
+    """
+    for i in range(7):
+        out[i] = 0
+    if full:
+        due = due_rows(promo_thr, min_obs, demo_thr, allow_demote, prune_thr, layer, mag, count)
+    else:
+        due = due_among(cands, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, layer, mag, count)
+    ks = keys_of_rows(due, kid)
+    n_free = cascade_keys(due, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now, layer, kid,
+                          pol, mag, count, ts, voff, vlen, slot, free_stack, n_free, out)
+    return n_free, live_rows_of(ks, slot), ks
+
+
+@kernel
 def crystallize_hot(threshold, min_obs, layer, kid, pol, mag, count, ts, voff, vlen, slot,
                     free_stack, n_free):
     """Hot rows with ``mag >= threshold`` and ``count >= min_obs`` go straight to cold
@@ -377,27 +470,42 @@ def warm_kids(kids, warming_mag, now, layer, kid, pol, mag, ts, slot, free_stack
 
 @kernel
 def layer_counts(layer, out):
-    """``out[l]`` = number of rows in layer ``l`` (0..3)."""
-    for i in range(4):
-        out[i] = 0
+    """``out[l]`` = number of rows in layer ``l`` (0..3). Branch-free: it vectorises."""
+    c0 = c1 = c2 = c3 = np.int64(0)
     for r in range(layer.shape[0]):
         lay = layer[r]
-        if lay < 4:
-            out[lay] += 1
+        c0 += np.int64(lay == 0)
+        c1 += np.int64(lay == 1)
+        c2 += np.int64(lay == 2)
+        c3 += np.int64(lay == 3)
+    out[0], out[1], out[2], out[3] = c0, c1, c2, c3
+
+@kernel(inline=True)
+def _store_hottest(k, slot, voff, vlen, outv):
+    """``outv[k]`` = ``(voff, vlen)`` of key ``k``'s hottest copy (or ``(-1, -1)``); the
+    first live slot is picked with selects, not branches."""
+    s0, s1, s2, s3 = slot[k, 0], slot[k, 1], slot[k, 2], slot[k, 3]
+    r = s3
+    r = s2 if s2 >= 0 else r
+    r = s1 if s1 >= 0 else r
+    r = s0 if s0 >= 0 else r
+    if r >= 0:
+        outv[k, 0] = voff[r]
+        outv[k, 1] = vlen[r]
+    else:
+        outv[k, 0] = -1
+        outv[k, 1] = -1
+
+
+@kernel
+def hottest_of_keys(ks, slot, voff, vlen, outv):
+    """:func:`hottest_rows` for the keys ``ks`` only (repeats allowed)."""
+    for i in range(ks.shape[0]):
+        _store_hottest(ks[i], slot, voff, vlen, outv)
 
 
 @kernel
 def hottest_rows(slot, voff, vlen, outv):
     """``outv[k]`` = ``(voff, vlen)`` of key ``k``'s hottest copy (or ``(-1, -1)``)."""
     for k in range(slot.shape[0]):
-        r = -1
-        for lay in range(4):
-            if slot[k, lay] >= 0:
-                r = slot[k, lay]
-                break
-        if r >= 0:
-            outv[k, 0] = voff[r]
-            outv[k, 1] = vlen[r]
-        else:
-            outv[k, 0] = -1
-            outv[k, 1] = -1
+        _store_hottest(k, slot, voff, vlen, outv)

@@ -84,6 +84,9 @@ def _grow(arr: np.ndarray, n: int, fill=None) -> np.ndarray:
 
 # keys whose read result the store keeps (see EntryStore.rc)
 READ_CACHE_SIZE = 4096
+# transition candidates kept as a list up to max(this, a quarter of the rows); past that
+# the next run scans every row (see EntryStore.transitions)
+DUE_LIST_MIN = 4096
 
 
 class EntryStore:
@@ -100,6 +103,9 @@ class EntryStore:
     so views handed out by reads stay valid; when the arena grows, the records' views
     are moved to the new buffer so the old one is freed.
     """
+
+    # False: every transitions run scans the whole table (the tests compare both ways)
+    TRACK_DUE = True
 
     def __init__(self, row_capacity: int = 64, key_capacity: int = 64, value_capacity: int = 256):
         rc = max(8, row_capacity)
@@ -129,6 +135,17 @@ class EntryStore:
         # (mark_changed, refresh_hottest, bulk key registration, a new arena buffer, the
         # pending log cleared). The dict object is never replaced (Thermogram keeps it).
         self.rc: Dict[str, Optional[np.ndarray]] = {}
+        # Transition candidates. After a run of transitions under thresholds ``due_for``,
+        # a live row can be due again only if it was written since (its layer, strength
+        # or count) or that run wrote it: those rows are ``due_buf[:n_due]`` (repeats
+        # allowed), and the next run under the same thresholds looks at them alone.
+        # ``due_all``: no such list (a fresh table, a change to every row, too many rows).
+        # Every writer of layer / pol / mag / count marks its rows (mark_due, mark_row_due)
+        # or everything (mark_all_due).
+        self.due_all = True
+        self.due_for: Optional[tuple] = None
+        self.due_buf = np.empty(64, np.int64)
+        self.n_due = 0
         # pending row -> read-only view of its own value (see PendingLog.value_at)
         self._pview: Dict[int, np.ndarray] = {}
         self._clients: List[tuple] = []
@@ -258,6 +275,7 @@ class EntryStore:
         self.nrows = n
         bad = int(_kc.load_slots(self.layer[:n], self.kid[:n], len(keys), self.slot))
         self.mark_changed()
+        self.mark_all_due()
         return bad
 
     def track(self, obj: object, attr: str, offset: int, n: int) -> None:
@@ -297,11 +315,49 @@ class EntryStore:
         """``(concatenated UTF-8 keys, byte lengths)`` of ``kids``, in that order."""
         return self.keys.key_bytes(kids)
 
+    # transition candidates (see __init__) ----------------------------------
+    def mark_all_due(self) -> None:
+        """Every row may be due: the next transitions run scans the whole table."""
+        self.due_all = True
+        self.n_due = 0
+
+    def mark_due(self, rows: np.ndarray) -> None:
+        """Rows whose layer, strength or count changed: candidates for the next transitions run."""
+        if self.due_all:
+            return
+        k = int(rows.shape[0])
+        n = self.n_due + k
+        if n > max(DUE_LIST_MIN, self.nrows // 4):
+            self.mark_all_due()
+            return
+        if n > self.due_buf.shape[0]:
+            self.due_buf = _grow(self.due_buf[: self.n_due], max(n, 2 * self.due_buf.shape[0]))
+        self.due_buf[self.n_due:n] = rows
+        self.n_due = n
+
+    def mark_row_due(self, r: int) -> None:
+        """:meth:`mark_due` of one row."""
+        if self.due_all:
+            return
+        n = self.n_due
+        if n >= self.due_buf.shape[0]:
+            self.mark_due(np.array([r], np.int64))
+            return
+        self.due_buf[n] = r
+        self.n_due = n + 1
+
     # the hottest copy of each key (what read returns) -------------------------
     def mark_changed(self) -> None:
         """Kernels moved or freed rows: recompute ``hotv`` before the next read."""
         self.hottest_dirty = True
         self.rc.clear()
+
+    def changed_keys(self, kids: np.ndarray) -> None:
+        """Kernels moved or freed rows of ``kids`` only (repeats allowed): recompute their
+        ``hotv`` now (unless it is stale already) and drop every cached read."""
+        self.rc.clear()
+        if not self.hottest_dirty:
+            _kt.hottest_of_keys(kids, self.slot, self.voff, self.vlen, self.hotv)
 
     def refresh_hottest(self) -> None:
         """Recompute ``hotv`` for every key from ``slot`` (one kernel call)."""
@@ -419,6 +475,7 @@ class EntryStore:
         self.count[r] = count
         self.ts[r] = ts
         self._touch(kid)
+        self.mark_row_due(r)
         return r
 
     def set_value(self, r: int, value: np.ndarray) -> None:
@@ -458,6 +515,7 @@ class EntryStore:
         self.slot[kids, layers.astype(np.int64)] = rows
         self.nrows += n
         self.mark_changed()
+        self.mark_due(rows)
 
     # views ---------------------------------------------------------------
     def live(self) -> np.ndarray:
@@ -553,7 +611,18 @@ class EntryStore:
             self.layer, self.kid, self.pol, self.mag, self.count, self.ts, self.voff, self.vlen,
             self.slot, self.nrows, self.free_stack, self.n_free, stats)
         self.nrows, self.n_free = int(nrows), int(n_free)
-        self.mark_changed()
+        # the fold writes (or frees) rows of the pending keys only
+        few = p.kid.shape[0] <= max(DUE_LIST_MIN, self.nrows // 4)
+        if few:
+            self.changed_keys(p.kid)
+        else:
+            self.mark_changed()
+        if not self.due_all:
+            if few:
+                hot = self.slot[p.kid, 0]
+                self.mark_due(hot[hot >= 0])
+            else:
+                self.mark_all_due()
         return FoldCounts(int(stats[0]), int(stats[1]), int(stats[2]))
 
     def prune(self, threshold: int, layer: int) -> int:
@@ -576,18 +645,29 @@ class EntryStore:
         """Decay every entry's strength by its layer's retention factor (4 float32, hot..cold)."""
         n = self.nrows
         _kt.decay_all(self.layer[:n], self.pol[:n], self.mag[:n], retention)
+        self.mark_all_due()
 
     def transitions(self, promotion: np.ndarray, min_observations: np.ndarray, demotion: np.ndarray,
                     allow_demotion: np.ndarray, prune_threshold: int, now: int) -> TransitionCounts:
         """Promote strong, well-observed entries colder, demote weak ones hotter where allowed,
-        then prune every layer (the reference's cascade; thresholds as uint8 magnitudes)."""
+        then prune every layer (the reference's cascade; thresholds as uint8 magnitudes).
+
+        Under the thresholds of the last run, only the rows written since (and those that
+        run wrote) are looked at (see ``__init__``); else, or with ``TRACK_DUE`` off,
+        every row. Both give the same table."""
         out = np.zeros(7, np.int64)
         c = self.columns()
-        self.n_free = int(_kt.run_transitions(
-            promotion, min_observations, demotion, allow_demotion, np.uint8(prune_threshold),
-            np.int64(now), c.layer, c.kid, c.pol, c.mag, c.count, c.ts, c.voff, c.vlen, self.slot,
-            self.free_stack, self.n_free, out))
-        self.mark_changed()
+        key = (promotion.tobytes(), min_observations.tobytes(), demotion.tobytes(),
+               allow_demotion.tobytes(), int(prune_threshold))
+        full = self.due_all or key != self.due_for or not self.TRACK_DUE
+        n_free, changed, ks = _kt.run_transitions_tracked(
+            self.due_buf[: self.n_due], full, promotion, min_observations, demotion, allow_demotion,
+            np.uint8(prune_threshold), np.int64(now), c.layer, c.kid, c.pol, c.mag, c.count, c.ts,
+            c.voff, c.vlen, self.slot, self.free_stack, self.n_free, out)
+        self.n_free = int(n_free)
+        self.due_all, self.due_for, self.n_due = False, key, 0
+        self.mark_due(changed)
+        self.changed_keys(ks)
         o = out.tolist()
         return TransitionCounts((o[0], o[1], o[2]), (o[3], o[4], o[5]), o[6])
 
@@ -600,16 +680,19 @@ class EntryStore:
                                            self.slot, self.free_stack, self.n_free)
         self.n_free = int(n_free)
         self.mark_changed()
+        self.mark_all_due()
         return int(n), int(m)
 
     def warm(self, kids: np.ndarray, warming_mag: int, now: int) -> int:
         """Bring the cold copies of ``kids`` back to hot, paying the warming cost; returns how many."""
         c = self.columns()
-        n, n_free = _kt.warm_kids(np.asarray(kids, np.int64), np.uint8(warming_mag), np.int64(now),
+        kids = np.asarray(kids, np.int64)
+        n, n_free = _kt.warm_kids(kids, np.uint8(warming_mag), np.int64(now),
                                   c.layer, c.kid, c.pol, c.mag, c.ts, self.slot, self.free_stack,
                                   self.n_free)
         self.n_free = int(n_free)
         self.mark_changed()
+        self.mark_due(_kt.live_rows_of(kids, self.slot))
         return int(n)
 
     def reinforce(self, r: int, amount: Signal, now: int) -> None:
@@ -618,6 +701,7 @@ class EntryStore:
         self.pol[r], self.mag[r] = st.polarity, st.magnitude
         self.count[r] = _kt.sat_add_u64(self.count[r], 1)
         self.ts[r] = now
+        self.mark_row_due(r)
 
     def weaken(self, r: int, magnitude: int, now: int) -> None:
         """Subtract ``magnitude`` from row ``r``'s strength magnitude (saturating; 0 is ``ZERO``)."""
@@ -627,6 +711,7 @@ class EntryStore:
         else:
             self.mag[r] = m
         self.ts[r] = now
+        self.mark_row_due(r)
 
     def live_rows_sorted(self) -> np.ndarray:
         """Live rows ordered by (layer, key bytes)."""

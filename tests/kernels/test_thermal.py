@@ -232,3 +232,100 @@ def test_demotion_floor_and_saturated_counts(lay):
     got = run_kernel(t, kernel_args([100] * 4, [0] * 4, [50] * 4, [True] * 4, 0), 9)
     want = nt.transitions(layers, [100] * 4, [0] * 4, [50] * 4, [True] * 4, 0, 9)
     assert got == want and from_table(t) == layers
+
+
+# ---------------------------------------------------------------- candidate-row transitions
+
+
+def naive_prune_rows(t, thr, only):
+    """``prune_below`` the plain way: every row in order, freed rows pushed as found."""
+    n = 0
+    for r in range(t["nrows"]):
+        lay = int(t["layer"][r])
+        if lay < 4 and (only < 0 or lay == only) and t["mag"][r] < thr:
+            nt._free(t, r)
+            n += 1
+    return n
+
+
+@pytest.mark.parametrize("only", [-1, 0, 1, 2, 3])
+@pytest.mark.parametrize("seed", range(3))
+def test_prune_below_on_large_tables_equals_the_row_scan(seed, only):
+    """Tables of several 64-row blocks: the flagged-block walk frees the same rows in the
+    same order as the plain scan, and so do the layer counts."""
+    t = big_table(seed, 3000, settled=bool(seed % 2))
+    twin = copy.deepcopy(t)
+    n = t["nrows"]
+    thr = 31 + 40 * seed
+    got, t["n_free"] = kt.prune_below(np.uint8(thr), only, t["layer"][:n], t["kid"], t["mag"][:n],
+                                      t["slot"], t["free_stack"], t["n_free"])
+    assert got == naive_prune_rows(twin, thr, only) > 0
+    assert_same_table(t, twin)
+    out = np.zeros(4, np.int64)
+    kt.layer_counts(t["layer"][:n], out)
+    assert out.tolist() == np.bincount(t["layer"][:n], minlength=256)[:4].tolist()
+
+
+@given(dict_layers(), thresholds, seeds, st.data())
+def test_due_among_a_superset_finds_the_due_rows(layers, thr, seed, data):
+    """Any candidate list holding every due row (in any order, with repeats and rows past
+    the table) yields exactly the due rows; a list missing some yields the rest."""
+    t = table(layers, seed)
+    n = t["nrows"]
+    due = nt.due_rows(t, *thr)
+    extra = data.draw(st.lists(st.integers(-3, n + 3), max_size=12))
+    cands = data.draw(st.permutations(due + due[:2] + extra))
+    got = kt.due_among(np.array(cands, np.int64), *kernel_args(*thr), t["layer"][:n], t["mag"][:n],
+                       t["count"][:n])
+    assert sorted(set(got.tolist())) == due
+    assert all(0 <= r < n for r in got.tolist())
+    some = data.draw(st.lists(st.sampled_from(due), unique=True)) if due else []
+    got = kt.due_among(np.array(some, np.int64), *kernel_args(*thr), t["layer"][:n], t["mag"][:n],
+                       t["count"][:n])
+    assert got.tolist() == some
+
+
+@given(dict_layers(), thresholds, st.integers(0, 9), seeds, st.data())
+def test_run_transitions_tracked_equals_the_full_scan(layers, thr, now, seed, data):
+    """From a superset of the due rows (shuffled) or a full scan: the same table, row for
+    row, as the plain scans; the rows returned as changed are every live row of the keys
+    visited, and every row the run wrote is among them."""
+    t = table(layers, seed, free=data.draw(st.integers(0, 4)))
+    n = t["nrows"]
+    due = nt.due_rows(t, *thr)
+    live = [r for r in range(n) if t["layer"][r] < 4]
+    more = due + (data.draw(st.lists(st.sampled_from(live), max_size=8)) if live else [])
+    cands = np.array(data.draw(st.permutations(more)), np.int64)
+    full = data.draw(st.booleans())
+    before = copy.deepcopy(t)
+    twin = copy.deepcopy(t)
+    out = np.zeros(7, np.int64)
+    nf, changed, ks = kt.run_transitions_tracked(
+        cands, full, *kernel_args(*thr), np.int64(now), *(t[c] for c in ENTRY), t["slot"],
+        t["free_stack"], t["n_free"], out)
+    t["n_free"] = int(nf)
+    assert out.tolist() == nt.transitions_rows(twin, *thr, now)
+    assert_same_table(t, twin)
+    visited = {int(before["kid"][r]) for r in due}
+    assert set(ks.tolist()) == visited
+    assert sorted(changed.tolist()) == sorted(int(r) for k in visited for r in t["slot"][k] if r >= 0)
+    written = {r for r in range(n) for c in ENTRY if before[c][r] != t[c][r]}
+    assert written <= set(changed.tolist()) | {int(r) for r in t["free_stack"][: t["n_free"]]}
+
+
+@given(dict_layers(), seeds, st.lists(st.integers(-2, NKEYS + 1), max_size=10))
+def test_live_rows_of_keys_of_rows_and_hottest_of_keys(layers, seed, ks):
+    t = table(layers, seed)
+    n = t["nrows"]
+    k_arr = np.array(ks, np.int64)
+    want = sorted(int(r) for k in set(ks) if 0 <= k < NKEYS for r in t["slot"][k] if r >= 0)
+    assert sorted(kt.live_rows_of(k_arr, t["slot"]).tolist()) == want
+    rows = np.array([r for r in range(n) if t["layer"][r] < 4], np.int64)
+    assert kt.keys_of_rows(rows, t["kid"]).tolist() == t["kid"][rows].tolist()
+    full = np.zeros((NKEYS, 2), np.int64)
+    kt.hottest_rows(t["slot"], t["voff"], t["vlen"], full)
+    part = np.full((NKEYS, 2), 7, np.int64)
+    valid = np.array([k for k in ks if 0 <= k < NKEYS], np.int64)
+    kt.hottest_of_keys(valid, t["slot"], t["voff"], t["vlen"], part)
+    for k in range(NKEYS):
+        assert part[k].tolist() == (full[k].tolist() if k in set(valid.tolist()) else [7, 7])
