@@ -11,7 +11,8 @@ import numpy as np
 
 from ._jit import kernel
 from .plasticity import apply_update_scalar
-from .thermal import free_row, sat_add_u64
+from .thermal import (free_row, hottest_of_keys, layer_counts, prune_below,
+                      run_transitions_tracked, sat_add_u64)
 
 CREATE, UPDATE, DELETE, MERGE = 0, 1, 2, 3
 NS = 1_000_000_000
@@ -158,3 +159,69 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
                     stats[1] += 1
                 slot[k, 0] = r
     return nrows, n_free
+
+
+@kernel
+def consolidate_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
+                        policy, decay_mag, lr_mag, fixed, hot_prune_thr,
+                        transitions, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now,
+                        cands, full, track,
+                        layer, kid, pol, mag, count, ts, voff, vlen, slot, nrows, free_stack, n_free,
+                        hotv, update_hotv, stats):
+    """A consolidation's work on the table in one call: :func:`fold_pending`, then
+    :func:`~thermal.prune_below` of the hot layer (if ``hot_prune_thr`` >= 0), then
+    :func:`~thermal.layer_counts`, then (if ``transitions``)
+    :func:`~thermal.run_transitions_tracked` — the same calls, in the same order, as
+    making them one by one.
+
+    ``cands``: the transition candidates so far; with ``track`` the hot rows of the folded
+    keys join them. ``update_hotv``: recompute ``hotv`` (see
+    :func:`~thermal.hottest_of_keys`) for every key whose rows were written or freed.
+    The caller guarantees room for the fold's new rows (:func:`plan_fold`).
+
+    ``stats`` (int64, 16) receives ``[0:4]`` the fold's ``[merged, created, deleted,
+    updated]``, ``[4]`` hot rows pruned, ``[5:9]`` rows per layer after the prune, and
+    ``[9:16]`` the transitions' counts. Returns ``(nrows, n_free, changed)``: with
+    ``track``, the rows the next transitions run must look at (the candidates and folded
+    rows, or after transitions the rows they changed).
+    """
+    for i in range(16):
+        stats[i] = 0
+    nrows, n_free = fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
+                                 policy, decay_mag, lr_mag, fixed,
+                                 layer, kid, pol, mag, count, ts, voff, vlen, slot,
+                                 nrows, free_stack, n_free, stats[:4])
+    n_p = p_kid.shape[0] if track else 0
+    hot = np.empty(n_p + cands.shape[0], np.int64)
+    m = 0
+    if track:
+        for i in range(cands.shape[0]):
+            hot[m] = cands[i]
+            m += 1
+        for i in range(n_p):
+            r = slot[p_kid[i], 0]
+            if r >= 0:
+                hot[m] = r
+                m += 1
+    nf0 = n_free
+    if hot_prune_thr >= 0:
+        pruned, n_free = prune_below(np.uint8(hot_prune_thr), 0, layer[:nrows], kid, mag[:nrows], slot,
+                                     free_stack, n_free)
+        stats[4] = pruned
+    nf1 = n_free
+    layer_counts(layer[:nrows], stats[5:9])
+    changed = hot[:m]
+    ks = np.empty(0, np.int64)
+    if transitions:
+        n_free, changed, ks = run_transitions_tracked(
+            hot[:m], full, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now,
+            layer[:nrows], kid[:nrows], pol[:nrows], mag[:nrows], count[:nrows], ts[:nrows],
+            voff[:nrows], vlen[:nrows], slot, free_stack, n_free, stats[9:16])
+    if update_hotv:
+        hottest_of_keys(p_kid, slot, voff, vlen, hotv)
+        pk = np.empty(nf1 - nf0, np.int64)  # the keys of the pruned rows
+        for j in range(nf0, nf1):
+            pk[j - nf0] = kid[free_stack[j]]
+        hottest_of_keys(pk, slot, voff, vlen, hotv)
+        hottest_of_keys(ks, slot, voff, vlen, hotv)
+    return nrows, n_free, changed

@@ -673,23 +673,25 @@ class Thermogram:
             raise
 
     def _op_consolidate(self, args: Dict[str, Any], now: int) -> ConsolidationResult:
-        s = self._store
         p = self._pending
         res = ConsolidationResult(deltas_processed=p.n, timestamp=now)
-        if p.n:
-            r = self.rule
-            fc = s.fold(p.columns(), int(r.policy), r.decay_rate.magnitude, r.learning_rate.magnitude,
-                        self._fixed)
-            res.entries_merged, res.entries_created, res.entries_deleted = fc
-        if self.policy.enable_pruning:
-            res.entries_pruned = s.prune(self.rule.prune_threshold.magnitude, 0)
-        res.entries_after = int(s.counts()[0])
+        r = self.rule
+        tc = self.thermal_config
+        prune = r.prune_threshold.magnitude if self.policy.enable_pruning else None
+        c = self._store.consolidate(p.columns(), int(r.policy), r.decay_rate.magnitude,
+                                    r.learning_rate.magnitude, self._fixed, prune,
+                                    tc.transition_arrays() + (tc.prune_threshold.magnitude,),
+                                    self._fixed, now)
+        res.entries_merged, res.entries_created, res.entries_deleted = c.fold
+        if prune is not None:
+            res.entries_pruned = c.pruned
+        res.entries_after = c.hot
         p.clear()
         self.last_consolidation = now
         self.total_consolidations += 1
         if self._fixed:
-            tr = self._op_run_thermal_transitions({}, now)
-            res.promoted, res.demoted, res.transition_pruned = tr.total_promoted, tr.total_demoted, tr.pruned
+            tr = c.transitions
+            res.promoted, res.demoted, res.transition_pruned = sum(tr.promoted), sum(tr.demoted), tr.pruned
         else:
             cr = self._op_crystallize({}, now)
             res.crystallized = cr.crystallized

@@ -62,6 +62,16 @@ class FoldCounts(NamedTuple):
     deleted: int
 
 
+class ConsolidationCounts(NamedTuple):
+    """What :meth:`EntryStore.consolidate` did: the fold's counts, hot entries pruned, hot
+    entries after the prune, and the transitions' counts (None if none ran)."""
+
+    fold: "FoldCounts"
+    pruned: int
+    hot: int
+    transitions: Optional["TransitionCounts"]
+
+
 class TransitionCounts(NamedTuple):
     """What :meth:`EntryStore.transitions` did: promotions (hot->warm, warm->cool, cool->cold),
     demotions (cold->cool, cool->warm, warm->hot) and pruned entries."""
@@ -593,37 +603,56 @@ class EntryStore:
         return out
 
     # layer operations: one kernel call each, bookkeeping included --------------------
-    def fold(self, pending: PendingColumns, policy: int, decay_mag: int, lr_mag: int,
-             fixed: bool) -> FoldCounts:
-        """Fold pending deltas into the hot layer with a plasticity rule (policy code,
-        decay and learning-rate magnitudes). ``fixed``: DESIGN.md semantics (a merge on a
-        missing key creates it, a delete removes every layer's copy); else the reference's."""
+    def consolidate(self, pending: PendingColumns, policy: int, decay_mag: int, lr_mag: int, fixed: bool,
+                    hot_prune: Optional[int], thresholds: tuple, transitions: bool,
+                    now: int) -> ConsolidationCounts:
+        """A consolidation's table work, as one kernel call: fold the pending deltas into
+        the hot layer with a plasticity rule (policy code, decay and learning-rate
+        magnitudes; ``fixed``: DESIGN.md semantics, where a merge on a missing key creates
+        it and a delete removes every layer's copy, else the reference's), free the hot
+        entries below ``hot_prune`` (None: none), count the rows per layer, then (if
+        ``transitions``) run :meth:`transitions` under ``thresholds`` (promotion,
+        min_observations, demotion, allow_demotion, prune threshold). The same table as
+        making those steps one by one."""
         p = pending
-        if not len(p.kid):
-            return FoldCounts(0, 0, 0)
-        seen = np.zeros(len(self.keys), np.uint8)
-        rows = _kf.plan_fold(p.kid, p.type, self.slot, seen)
-        self.ensure_rows(max(0, int(rows) - self.n_free))
-        stats = np.zeros(4, np.int64)
-        nrows, n_free = _kf.fold_pending(
+        n = int(p.kid.shape[0])
+        if n > self.n_free + self.layer.shape[0] - self.nrows:  # room for every delta's row, else plan
+            seen = np.zeros(len(self.keys), np.uint8)
+            rows = _kf.plan_fold(p.kid, p.type, self.slot, seen)
+            self.ensure_rows(max(0, int(rows) - self.n_free))
+        # the fold writes (or frees) rows of the pending keys only: with few of them their
+        # hottest copies and transition candidates are updated key by key
+        few = n <= max(DUE_LIST_MIN, self.nrows // 4)
+        if not few:
+            self.mark_all_due()
+        update_hotv = few and not self.hottest_dirty
+        promotion, min_observations, demotion, allow_demotion, prune_threshold = thresholds
+        key = (promotion.tobytes(), min_observations.tobytes(), demotion.tobytes(),
+               allow_demotion.tobytes(), int(prune_threshold))
+        full = self.due_all or key != self.due_for or not self.TRACK_DUE
+        track = not self.due_all
+        stats = np.empty(16, np.int64)
+        nrows, n_free, changed = _kf.consolidate_pending(
             p.kid, p.type, p.pol, p.mag, p.ts, p.voff, p.vlen,
             int(policy), np.uint8(decay_mag), np.uint8(lr_mag), bool(fixed),
+            -1 if hot_prune is None else int(hot_prune),
+            bool(transitions), promotion, min_observations, demotion, allow_demotion,
+            np.uint8(prune_threshold), np.int64(now),
+            self.due_buf[: self.n_due], full, track,
             self.layer, self.kid, self.pol, self.mag, self.count, self.ts, self.voff, self.vlen,
-            self.slot, self.nrows, self.free_stack, self.n_free, stats)
+            self.slot, self.nrows, self.free_stack, self.n_free, self.hotv, update_hotv, stats)
         self.nrows, self.n_free = int(nrows), int(n_free)
-        # the fold writes (or frees) rows of the pending keys only
-        few = p.kid.shape[0] <= max(DUE_LIST_MIN, self.nrows // 4)
-        if few:
-            self.changed_keys(p.kid)
-        else:
-            self.mark_changed()
-        if not self.due_all:
-            if few:
-                hot = self.slot[p.kid, 0]
-                self.mark_due(hot[hot >= 0])
-            else:
-                self.mark_all_due()
-        return FoldCounts(int(stats[0]), int(stats[1]), int(stats[2]))
+        self.rc.clear()
+        if not update_hotv:
+            self.hottest_dirty = True
+        if transitions:
+            self.due_all, self.due_for = False, key
+        if track or transitions:
+            self.n_due = 0
+            self.mark_due(changed)
+        o = stats.tolist()
+        tr = TransitionCounts((o[9], o[10], o[11]), (o[12], o[13], o[14]), o[15]) if transitions else None
+        return ConsolidationCounts(FoldCounts(o[0], o[1], o[2]), o[4], o[5], tr)
 
     def prune(self, threshold: int, layer: int) -> int:
         """Free the entries of ``layer`` whose strength magnitude is below ``threshold``;
