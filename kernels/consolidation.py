@@ -165,7 +165,7 @@ def fold_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
 def consolidate_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
                         policy, decay_mag, lr_mag, fixed, hot_prune_thr,
                         transitions, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now,
-                        cands, full, track,
+                        cands, full, track, max_changed,
                         layer, kid, pol, mag, count, ts, voff, vlen, slot, nrows, free_stack, n_free,
                         hotv, update_hotv, stats):
     """A consolidation's work on the table in one call: :func:`fold_pending`, then
@@ -181,9 +181,11 @@ def consolidate_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
 
     ``stats`` (int64, 16) receives ``[0:4]`` the fold's ``[merged, created, deleted,
     updated]``, ``[4]`` hot rows pruned, ``[5:9]`` rows per layer after the prune, and
-    ``[9:16]`` the transitions' counts. Returns ``(nrows, n_free, changed)``: with
-    ``track``, the rows the next transitions run must look at (the candidates and folded
-    rows, or after transitions the rows they changed).
+    ``[9:16]`` the transitions' counts. Returns ``(nrows, n_free, changed, complete)``:
+    with ``track``, the rows the next transitions run must look at (the candidates and
+    folded rows, or after transitions the rows they changed); ``complete`` False: the
+    transitions moved too many keys (``max_changed``) to list them, or to refresh
+    ``hotv`` key by key.
     """
     for i in range(16):
         stats[i] = 0
@@ -212,9 +214,10 @@ def consolidate_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
     layer_counts(layer[:nrows], stats[5:9])
     changed = hot[:m]
     ks = np.empty(0, np.int64)
+    complete = True
     if transitions:
-        n_free, changed, ks = run_transitions_tracked(
-            hot[:m], full, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now,
+        n_free, changed, ks, complete = run_transitions_tracked(
+            hot[:m], full, max_changed, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now,
             layer[:nrows], kid[:nrows], pol[:nrows], mag[:nrows], count[:nrows], ts[:nrows],
             voff[:nrows], vlen[:nrows], slot, free_stack, n_free, stats[9:16])
     if update_hotv:
@@ -224,4 +227,4 @@ def consolidate_pending(p_kid, p_type, p_pol, p_mag, p_ts, p_voff, p_vlen,
             pk[j - nf0] = kid[free_stack[j]]
         hottest_of_keys(pk, slot, voff, vlen, hotv)
         hottest_of_keys(ks, slot, voff, vlen, hotv)
-    return nrows, n_free, changed
+    return nrows, n_free, changed, complete

@@ -392,17 +392,19 @@ def live_rows_of(ks, slot):
 
 
 @kernel
-def run_transitions_tracked(cands, full, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now,
-                            layer, kid, pol, mag, count, ts, voff, vlen, slot, free_stack, n_free, out):
+def run_transitions_tracked(cands, full, max_changed, promo_thr, min_obs, demo_thr, allow_demote, prune_thr,
+                            now, layer, kid, pol, mag, count, ts, voff, vlen, slot, free_stack, n_free, out):
     """:func:`run_transitions`, with the due rows looked for among ``cands`` only unless
     ``full``, and the rows it may have changed returned.
 
     The caller keeps the invariant that makes the two searches equal: every due row of the
     table is in ``cands`` (the rows written since the last run under the same thresholds,
-    and the rows that run changed). Returns ``(n_free, changed, keys)``: ``keys`` are the
-    keys the run visited (repeats possible), the only ones whose rows it can have written,
-    and ``changed`` every live row of those keys (a strange config may leave one of them
-    due again: they are the next run's candidates).
+    and the rows that run changed). Returns ``(n_free, changed, keys, complete)``: ``keys``
+    are the keys the run visited (repeats possible), the only ones whose rows it can have
+    written, and ``changed`` every live row of those keys (a strange config may leave one
+    of them due again: they are the next run's candidates). Past ``max_changed`` due rows
+    or changed rows, neither list is built (a list that long would not be kept: scanning
+    every row is cheaper than visiting that many scattered ones) and ``complete`` is False.
     """
     for i in range(7):
         out[i] = 0
@@ -410,10 +412,18 @@ def run_transitions_tracked(cands, full, promo_thr, min_obs, demo_thr, allow_dem
         due = due_rows(promo_thr, min_obs, demo_thr, allow_demote, prune_thr, layer, mag, count)
     else:
         due = due_among(cands, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, layer, mag, count)
+    none = np.empty(0, np.int64)
+    if due.shape[0] > max_changed:
+        n_free = cascade_keys(due, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now, layer, kid,
+                              pol, mag, count, ts, voff, vlen, slot, free_stack, n_free, out)
+        return n_free, none, none, False
     ks = keys_of_rows(due, kid)
     n_free = cascade_keys(due, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now, layer, kid,
                           pol, mag, count, ts, voff, vlen, slot, free_stack, n_free, out)
-    return n_free, live_rows_of(ks, slot), ks
+    changed = live_rows_of(ks, slot)
+    if changed.shape[0] > max_changed:
+        return n_free, none, none, False
+    return n_free, changed, ks, True
 
 
 @kernel

@@ -94,9 +94,11 @@ def _grow(arr: np.ndarray, n: int, fill=None) -> np.ndarray:
 
 # keys whose read result the store keeps (see EntryStore.rc)
 READ_CACHE_SIZE = 4096
-# transition candidates kept as a list up to max(this, a quarter of the rows); past that
-# the next run scans every row (see EntryStore.transitions)
-DUE_LIST_MIN = 4096
+# transition candidates are kept as a list of at most max(this, 1/32 of the rows): past that,
+# one scan of every row (sequential, vectorised) is cheaper than visiting the listed rows
+# (scattered). See EntryStore.transitions.
+DUE_LIST_MIN = 64
+DUE_LIST_FRACTION = 32
 
 
 class EntryStore:
@@ -337,13 +339,17 @@ class EntryStore:
             return
         k = int(rows.shape[0])
         n = self.n_due + k
-        if n > max(DUE_LIST_MIN, self.nrows // 4):
+        if n > self.due_cap():
             self.mark_all_due()
             return
         if n > self.due_buf.shape[0]:
             self.due_buf = _grow(self.due_buf[: self.n_due], max(n, 2 * self.due_buf.shape[0]))
         self.due_buf[self.n_due:n] = rows
         self.n_due = n
+
+    def due_cap(self) -> int:
+        """The longest candidate list kept."""
+        return max(DUE_LIST_MIN, self.nrows // DUE_LIST_FRACTION)
 
     def mark_row_due(self, r: int) -> None:
         """:meth:`mark_due` of one row."""
@@ -622,7 +628,7 @@ class EntryStore:
             self.ensure_rows(max(0, int(rows) - self.n_free))
         # the fold writes (or frees) rows of the pending keys only: with few of them their
         # hottest copies and transition candidates are updated key by key
-        few = n <= max(DUE_LIST_MIN, self.nrows // 4)
+        few = n <= self.due_cap()
         if not few:
             self.mark_all_due()
         update_hotv = few and not self.hottest_dirty
@@ -632,22 +638,24 @@ class EntryStore:
         full = self.due_all or key != self.due_for or not self.TRACK_DUE
         track = not self.due_all
         stats = np.empty(16, np.int64)
-        nrows, n_free, changed = _kf.consolidate_pending(
+        nrows, n_free, changed, complete = _kf.consolidate_pending(
             p.kid, p.type, p.pol, p.mag, p.ts, p.voff, p.vlen,
             int(policy), np.uint8(decay_mag), np.uint8(lr_mag), bool(fixed),
             -1 if hot_prune is None else int(hot_prune),
             bool(transitions), promotion, min_observations, demotion, allow_demotion,
             np.uint8(prune_threshold), np.int64(now),
-            self.due_buf[: self.n_due], full, track,
+            self.due_buf[: self.n_due], full, track, self.due_cap(),
             self.layer, self.kid, self.pol, self.mag, self.count, self.ts, self.voff, self.vlen,
             self.slot, self.nrows, self.free_stack, self.n_free, self.hotv, update_hotv, stats)
         self.nrows, self.n_free = int(nrows), int(n_free)
         self.rc.clear()
-        if not update_hotv:
+        if not (update_hotv and complete):
             self.hottest_dirty = True
         if transitions:
             self.due_all, self.due_for = False, key
-        if track or transitions:
+        if not complete:
+            self.mark_all_due()
+        elif track or transitions:
             self.n_due = 0
             self.mark_due(changed)
         o = stats.tolist()
@@ -689,14 +697,18 @@ class EntryStore:
         key = (promotion.tobytes(), min_observations.tobytes(), demotion.tobytes(),
                allow_demotion.tobytes(), int(prune_threshold))
         full = self.due_all or key != self.due_for or not self.TRACK_DUE
-        n_free, changed, ks = _kt.run_transitions_tracked(
-            self.due_buf[: self.n_due], full, promotion, min_observations, demotion, allow_demotion,
+        n_free, changed, ks, complete = _kt.run_transitions_tracked(
+            self.due_buf[: self.n_due], full, self.due_cap(), promotion, min_observations, demotion, allow_demotion,
             np.uint8(prune_threshold), np.int64(now), c.layer, c.kid, c.pol, c.mag, c.count, c.ts,
             c.voff, c.vlen, self.slot, self.free_stack, self.n_free, out)
         self.n_free = int(n_free)
         self.due_all, self.due_for, self.n_due = False, key, 0
-        self.mark_due(changed)
-        self.changed_keys(ks)
+        if complete:
+            self.mark_due(changed)
+            self.changed_keys(ks)
+        else:
+            self.mark_all_due()
+            self.mark_changed()
         o = out.tolist()
         return TransitionCounts((o[0], o[1], o[2]), (o[3], o[4], o[5]), o[6])
 

@@ -123,12 +123,12 @@ def test_consolidate_pending_equals_its_steps_one_by_one(layers, pending, policy
     stats = np.zeros(16, np.int64)
     with np.errstate(all="ignore"):
         want = _steps_one_by_one(twin, pending, policy, decay, lr, fixed, hot_prune, thr_args, transitions, 5)
-        nrows, n_free, changed = kc.consolidate_pending(
+        nrows, n_free, changed, complete = kc.consolidate_pending(
             *pending_columns(pending), policy, np.uint8(decay), np.uint8(lr), fixed, hot_prune,
-            transitions, *thr_args, np.int64(5), cands, full, track, *(t[c] for c in ENTRY), t["slot"],
+            transitions, *thr_args, np.int64(5), cands, full, track, 10**9, *(t[c] for c in ENTRY), t["slot"],
             t["nrows"], t["free_stack"], t["n_free"], hotv, True, stats)
     t["nrows"], t["n_free"] = int(nrows), int(n_free)
-    assert stats.tolist() == want
+    assert stats.tolist() == want and complete
     n = t["nrows"]
     assert n == twin["nrows"]
     for c in ENTRY:

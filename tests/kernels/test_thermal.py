@@ -297,18 +297,24 @@ def test_run_transitions_tracked_equals_the_full_scan(layers, thr, now, seed, da
     more = due + (data.draw(st.lists(st.sampled_from(live), max_size=8)) if live else [])
     cands = np.array(data.draw(st.permutations(more)), np.int64)
     full = data.draw(st.booleans())
+    cap = data.draw(st.sampled_from([0, 1, 3, 10**9]))
     before = copy.deepcopy(t)
     twin = copy.deepcopy(t)
     out = np.zeros(7, np.int64)
-    nf, changed, ks = kt.run_transitions_tracked(
-        cands, full, *kernel_args(*thr), np.int64(now), *(t[c] for c in ENTRY), t["slot"],
+    nf, changed, ks, complete = kt.run_transitions_tracked(
+        cands, full, cap, *kernel_args(*thr), np.int64(now), *(t[c] for c in ENTRY), t["slot"],
         t["free_stack"], t["n_free"], out)
     t["n_free"] = int(nf)
     assert out.tolist() == nt.transitions_rows(twin, *thr, now)
     assert_same_table(t, twin)
     visited = {int(before["kid"][r]) for r in due}
+    live_of_visited = sorted(int(r) for k in visited for r in t["slot"][k] if r >= 0)
+    assert complete == (len(due) <= cap and len(live_of_visited) <= cap)
+    if not complete:  # too many to list: nothing listed, the table as the full scan's
+        assert len(changed) == len(ks) == 0
+        return
     assert set(ks.tolist()) == visited
-    assert sorted(changed.tolist()) == sorted(int(r) for k in visited for r in t["slot"][k] if r >= 0)
+    assert sorted(changed.tolist()) == live_of_visited
     written = {r for r in range(n) for c in ENTRY if before[c][r] != t[c][r]}
     assert written <= set(changed.tolist()) | {int(r) for r in t["free_stack"][: t["n_free"]]}
 
