@@ -314,6 +314,32 @@ class Consolidate:
     time_consolidate.__doc__ = "Fold the pending deltas, prune, run the transitions."
 
 
+class ConsolidateIntoLarge:
+    """``consolidate()`` of 10 pending updates on a capsule already holding ``entries``
+    settled entries, then one read: the agent-loop case, where a consolidation should cost
+    what its deltas touch, not what the capsule holds."""
+
+    params = [100_000, 1_000_000]
+    param_names = ["entries"]
+    number = 1
+    repeat = (3, 20, 60.0)
+    timeout = 900
+
+    def setup(self, entries):
+        def build():
+            t = spread_capsule(entries)
+            t.run_thermal_transitions()
+            return t
+        self.t = _memo(("spread-settled", entries), build)
+        self.t.apply_batch(make_batch(10, 10))
+
+    def time_consolidate_then_read(self, entries):
+        self.t.consolidate()
+        self.t.read("key_5")
+
+    time_consolidate_then_read.__doc__ = "Fold 10 deltas into a large capsule, then read one key."
+
+
 # ----------------------------------------------------------------------------- plasticity
 
 
