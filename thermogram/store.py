@@ -94,11 +94,11 @@ def _grow(arr: np.ndarray, n: int, fill=None) -> np.ndarray:
 
 # keys whose read result the store keeps (see EntryStore.rc)
 READ_CACHE_SIZE = 4096
-# transition candidates are kept as a list of at most max(this, 1/32 of the rows): past that,
+# transition candidates are kept as a list of at most max(this, 1/128 of the rows): past that,
 # one scan of every row (sequential, vectorised) is cheaper than visiting the listed rows
 # (scattered). See EntryStore.transitions.
 DUE_LIST_MIN = 64
-DUE_LIST_FRACTION = 32
+DUE_LIST_FRACTION = 128
 
 
 class EntryStore:
