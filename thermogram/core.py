@@ -50,7 +50,6 @@ from .thermal import ThermalConfig, ThermalState
 __all__ = ["Thermogram", "SEMANTICS", "OPERATIONS"]
 
 SEMANTICS = ("fixed", "reference")
-_UNREAD = object()  # read cache: no entry for the key
 
 
 def _default_clock() -> int:
@@ -332,13 +331,14 @@ class Thermogram:
         so it stays what it was when read (copy it to modify it).
 
         A key read before, and unchanged since, is answered from the read cache without
-        taking the capsule lock (see ``EntryStore.rc``).
+        taking the capsule lock (see ``EntryStore.rc``; it holds str keys only, so only a
+        str, or an object Python's dict takes for an equal str, is answered there).
         """
-        if type(key) is str:
-            v = self._read_cache.get(key, _UNREAD)
-            if v is not _UNREAD:
-                return v
-        else:
+        try:
+            return self._read_cache[key]
+        except (KeyError, TypeError):  # not read since it last changed; or unhashable
+            pass
+        if type(key) is not str:
             validate_key(key, allow_empty=True)
         lk = self._lock
         lk.acquire()
