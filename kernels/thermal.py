@@ -401,8 +401,8 @@ def run_transitions_tracked(cands, full, max_changed, promo_thr, min_obs, demo_t
     table is in ``cands`` (the rows written since the last run under the same thresholds,
     and the rows that run changed). Returns ``(n_free, changed, keys, complete)``: ``keys``
     are the keys the run visited (repeats possible), the only ones whose rows it can have
-    written, and ``changed`` every live row of those keys (a strange config may leave one
-    of them due again: they are the next run's candidates). Past ``max_changed`` due rows
+    written, and ``changed`` the live rows of those keys that are still due (only a strange
+    config leaves any: they are the next run's candidates). Past ``max_changed`` due rows
     or changed rows, neither list is built (a list that long would not be kept: scanning
     every row is cheaper than visiting that many scattered ones) and ``complete`` is False.
     """
@@ -420,7 +420,10 @@ def run_transitions_tracked(cands, full, max_changed, promo_thr, min_obs, demo_t
     ks = keys_of_rows(due, kid)
     n_free = cascade_keys(due, promo_thr, min_obs, demo_thr, allow_demote, prune_thr, now, layer, kid,
                           pol, mag, count, ts, voff, vlen, slot, free_stack, n_free, out)
-    changed = live_rows_of(ks, slot)
+    # of the rows the run wrote, only those still due stay candidates (none, with sane
+    # thresholds): a row's due-ness depends on its own columns alone
+    changed = due_among(live_rows_of(ks, slot), promo_thr, min_obs, demo_thr, allow_demote, prune_thr,
+                        layer, mag, count)
     if changed.shape[0] > max_changed:
         return n_free, none, none, False
     return n_free, changed, ks, True
