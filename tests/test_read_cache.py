@@ -40,6 +40,38 @@ def run_threads(threads):
         th.join()
 
 
+def race_readers_against_writer(read, write, readers=3):
+    """``readers`` threads call ``read()`` until ``write()`` (in one more thread) returns,
+    then once more; returns each reader's results in order. An error in any thread fails
+    the test."""
+    start = threading.Barrier(readers + 1)
+    done = threading.Event()
+    errors = []
+    seen = [[] for _ in range(readers)]
+
+    def reader(out):
+        try:
+            start.wait()
+            while not done.is_set():
+                out.append(read())
+            out.append(read())
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    def writer():
+        try:
+            start.wait()
+            write()
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            done.set()
+
+    run_threads([threading.Thread(target=reader, args=(o,)) for o in seen] + [threading.Thread(target=writer)])
+    assert not errors
+    return seen
+
+
 def uncached(t, key):
     hit = t.read_with_state(key)
     return None if hit is None else hit[0]
@@ -129,34 +161,14 @@ def test_readers_never_go_back_in_time_while_a_writer_changes_the_key():
         return hi * 256 + lo
 
     t.write("k", sv(0, 1))
-    start = threading.Barrier(4)
-    done = threading.Event()
-    seen = [[] for _ in range(3)]
-    errors = []
 
-    def reader(out):
-        try:
-            start.wait()
-            while not done.is_set():
-                out.append(count(t.read("k")))
-            out.append(count(t.read("k")))
-        except BaseException as e:  # reported below
-            errors.append(e)
+    def write():
+        for m in range(2, n + 1):
+            t.write("k", sv(m // 256, m % 256))
+            if m % 50 == 0:
+                t.consolidate()
 
-    def writer():
-        try:
-            start.wait()
-            for m in range(2, n + 1):
-                t.write("k", sv(m // 256, m % 256))
-                if m % 50 == 0:
-                    t.consolidate()
-        except BaseException as e:
-            errors.append(e)
-        finally:
-            done.set()
-
-    run_threads([threading.Thread(target=reader, args=(s,)) for s in seen] + [threading.Thread(target=writer)])
-    assert not errors
+    seen = race_readers_against_writer(lambda: count(t.read("k")), write)
     for s in seen:
         assert s, "a reader read nothing"
         assert all(1 <= m <= n for m in s)
@@ -403,40 +415,19 @@ def test_readers_see_value_keeping_merges_and_transitions_in_order():
 
     for k in keys:
         t.write(k, sv(0, 1))
-    start = threading.Barrier(4)
-    done = threading.Event()
-    errors = []
-    seen = [{k: [] for k in keys} for _ in range(3)]
 
-    def reader(out):
-        try:
-            start.wait()
-            while not done.is_set():
-                for k in keys:
-                    out[k].append(count(t.read(k)))
-            for k in keys:
-                out[k].append(count(t.read(k)))
-        except BaseException as e:  # reported below
-            errors.append(e)
+    def write():
+        for m in range(2, n + 1):
+            rows = [Delta.update(k, sv(m // 256, m % 256), "w") for k in keys]
+            rows += [Delta.merge(k, sv(0, 0, 0), "w") for k in keys]  # keeps the update's value
+            t.apply_batch(DeltaBatch.from_deltas(rows))
+            if m % 7 == 0:
+                t.consolidate()
+            if m % 11 == 0:
+                t.run_thermal_transitions()
 
-    def writer():
-        try:
-            start.wait()
-            for m in range(2, n + 1):
-                rows = [Delta.update(k, sv(m // 256, m % 256), "w") for k in keys]
-                rows += [Delta.merge(k, sv(0, 0, 0), "w") for k in keys]  # keeps the update's value
-                t.apply_batch(DeltaBatch.from_deltas(rows))
-                if m % 7 == 0:
-                    t.consolidate()
-                if m % 11 == 0:
-                    t.run_thermal_transitions()
-        except BaseException as e:
-            errors.append(e)
-        finally:
-            done.set()
-
-    run_threads([threading.Thread(target=reader, args=(s,)) for s in seen] + [threading.Thread(target=writer)])
-    assert not errors
+    reads = race_readers_against_writer(lambda: {k: count(t.read(k)) for k in keys}, write)
+    seen = [{k: [r[k] for r in rs] for k in keys} for rs in reads]  # per reader, per key, in order
     for s in seen:
         for k in keys:
             got = s[k]

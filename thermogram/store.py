@@ -351,6 +351,15 @@ class EntryStore:
         """The longest candidate list kept."""
         return max(DUE_LIST_MIN, self.nrows // DUE_LIST_FRACTION)
 
+    def _due_plan(self, thresholds: tuple) -> Tuple[tuple, bool]:
+        """``(key, full)`` for a transitions run under ``thresholds`` (promotion,
+        min_observations, demotion, allow_demotion, prune threshold): the key the candidate
+        list will be valid for, and whether this run must scan every row."""
+        promotion, min_observations, demotion, allow_demotion, prune_threshold = thresholds
+        key = (promotion.tobytes(), min_observations.tobytes(), demotion.tobytes(),
+               allow_demotion.tobytes(), int(prune_threshold))
+        return key, self.due_all or key != self.due_for or not self.TRACK_DUE
+
     def mark_row_due(self, r: int) -> None:
         """:meth:`mark_due` of one row."""
         if self.due_all:
@@ -633,9 +642,7 @@ class EntryStore:
             self.mark_all_due()
         update_hotv = few and not self.hottest_dirty
         promotion, min_observations, demotion, allow_demotion, prune_threshold = thresholds
-        key = (promotion.tobytes(), min_observations.tobytes(), demotion.tobytes(),
-               allow_demotion.tobytes(), int(prune_threshold))
-        full = self.due_all or key != self.due_for or not self.TRACK_DUE
+        key, full = self._due_plan(thresholds)
         track = not self.due_all
         stats = np.empty(16, np.int64)
         nrows, n_free, changed, complete = _kf.consolidate_pending(
@@ -694,9 +701,7 @@ class EntryStore:
         every row. Both give the same table."""
         out = np.zeros(7, np.int64)
         c = self.columns()
-        key = (promotion.tobytes(), min_observations.tobytes(), demotion.tobytes(),
-               allow_demotion.tobytes(), int(prune_threshold))
-        full = self.due_all or key != self.due_for or not self.TRACK_DUE
+        key, full = self._due_plan((promotion, min_observations, demotion, allow_demotion, prune_threshold))
         n_free, changed, ks, complete = _kt.run_transitions_tracked(
             self.due_buf[: self.n_due], full, self.due_cap(), promotion, min_observations, demotion, allow_demotion,
             np.uint8(prune_threshold), np.int64(now), c.layer, c.kid, c.pol, c.mag, c.count, c.ts,
