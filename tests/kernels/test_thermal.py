@@ -39,6 +39,24 @@ def test_decay_all_matches_naive(layers, retention, seed):
     assert from_table(t) == layers
 
 
+@given(st.lists(st.floats(0, 1, width=32), min_size=4, max_size=4), seeds, st.integers(1, 3000))
+def test_decay_all_long_mixed_table(retention, seed, n):
+    # long enough for the vectorised body and its remainder; free rows (255) interleaved
+    rng = np.random.default_rng(seed)
+    layer = rng.choice(np.array([0, 1, 2, 3, 255], np.uint8), n)
+    pol = rng.integers(-1, 2, n).astype(np.int8)
+    mag = rng.integers(0, 256, n).astype(np.uint8)
+    ret = np.array(retention, np.float32)
+    want_mag, want_pol = mag.copy(), pol.copy()
+    for r in range(n):  # naive: one row at a time, as the docstring says
+        if layer[r] <= 3:
+            want_mag[r] = int(np.float32(mag[r]) * ret[layer[r]])
+            if want_mag[r] == 0:
+                want_pol[r] = 0
+    kt.decay_all(layer, pol, mag, ret)
+    assert (mag == want_mag).all() and (pol == want_pol).all()
+
+
 @given(st.lists(st.integers(-3, 3), max_size=12), st.integers(0, 12), st.integers(0, 12))
 def test_sort_tail(values, a, b):
     start, end = min(a, b, len(values)), min(max(a, b), len(values))
