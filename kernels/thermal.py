@@ -37,6 +37,18 @@ def free_row(r, layer, kid, slot, free_stack, n_free):
     return n_free + 1
 
 
+@kernel(inline=True)
+def _layer_select(lay, v0, v1, v2, v3, other):
+    """``v0``..``v3`` for layers hot..cold, ``other`` for any other layer byte. Independent
+    selects, not a chain of conditionals: a chain compiles to branches on some CPUs
+    (mispredicted on mixed layers) where selects keep the loops vectorised."""
+    v = other
+    v = v3 if lay == 3 else v
+    v = v2 if lay == 2 else v
+    v = v1 if lay == 1 else v
+    return v0 if lay == 0 else v
+
+
 @kernel
 def decay_all(layer, pol, mag, retention):
     """Per-layer decay: ``mag = trunc(mag * retention[layer])`` (float32); 0 -> polarity 0.
@@ -47,13 +59,7 @@ def decay_all(layer, pol, mag, retention):
     r0, r1, r2, r3 = retention[0], retention[1], retention[2], retention[3]
     for r in range(layer.shape[0]):
         lay = layer[r]
-        # four independent selects, not a chain of conditionals: a chain compiles to
-        # branches on some targets (mispredicted on mixed layers, ~10x slower there)
-        f = np.float32(1.0)
-        f = r3 if lay == 3 else f
-        f = r2 if lay == 2 else f
-        f = r1 if lay == 1 else f
-        f = r0 if lay == 0 else f
+        f = _layer_select(lay, r0, r1, r2, r3, np.float32(1.0))
         m = np.uint8(np.int32(np.float32(mag[r]) * f))
         mag[r] = m
         pol[r] = pol[r] * np.int8((m != 0) | (lay > 3))
@@ -166,7 +172,7 @@ def _block_flags(layer, mag, lo0, lo1, lo2, lo3, hi0, hi1, hi2, out):
         for i in range(64):
             lay = layer[base + i]
             m = mag[base + i]
-            t = lo0 if lay == 0 else (lo1 if lay == 1 else (lo2 if lay == 2 else (lo3 if lay == 3 else zero)))
+            t = _layer_select(lay, lo0, lo1, lo2, lo3, zero)
             up = ((lay == 0) & (m >= hi0)) | ((lay == 1) & (m >= hi1)) | ((lay == 2) & (m >= hi2))
             acc |= np.uint8(m < t) | np.uint8(up)
         out[b] = acc
@@ -213,13 +219,15 @@ def due_rows(promo_thr, min_obs, demo_thr, allow_demote, prune_thr, layer, mag, 
     for r in range(n):
         lay = layer[r]
         m = mag[r]
-        t = lo0 if lay == 0 else (lo1 if lay == 1 else (lo2 if lay == 2 else (lo3 if lay == 3 else zero)))
+        t = _layer_select(lay, lo0, lo1, lo2, lo3, zero)
         up = ((lay == 0) & (m >= hi0)) | ((lay == 1) & (m >= hi1)) | ((lay == 2) & (m >= hi2))
         flags[r] = np.uint8(m < t) | (np.uint8(up) << one)
     for r in range(n):
         f = flags[r]
         lay = layer[r]
-        o = o0 if lay == 0 else (o1 if lay == 1 else o2)
+        o = o2
+        o = o1 if lay == 1 else o
+        o = o0 if lay == 0 else o
         flags[r] = (f & one) | ((f >> one) & np.uint8(count[r] >= o))
     for r in range(n):
         rows[nc] = r
