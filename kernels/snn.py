@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from ._lanes import LANES, dot_block
+from ._lanes import LANES, WIDE_VECTORS, dot_block
 
 F_ZERO = np.float32(0.0)
 F_ONE = np.float32(1.0)
@@ -213,14 +213,17 @@ def tail_dots(X, t, T, PT, r0, out, ob, ni, want_ni):
 
 
 @kernel
-def input_dots(X, t, nt, PT, out, ob, ni):
+def input_dots(X, t, nt, PT, out, ob, ni, wide):
     """Dot products of the inputs ``X[t:t + nt]`` with every prototype, and their squared norms.
 
     ``out[ob + q, r] = sum_j X[t + q, j] * PT[j, r]`` and ``ni[ob + q] = sum_j X[t + q, j] ** 2``
     for ``q < nt``, each sum a plain float32 sum in order of ``j`` (bit for bit the loop
-    ``s = s + x[j] * p[j]``), whatever the grouping: three inputs at a time while three
-    are left, neurons 16 at a time in SIMD lanes (:func:`lane_dots`), the last columns
-    that fill no lane vector by :func:`tail_dots`. ``X``, ``PT`` and ``out`` are
+    ``s = s + x[j] * p[j]``), whatever the grouping: neurons 16 at a time in SIMD lanes
+    (:func:`lane_dots`), the last columns that fill no lane vector by :func:`tail_dots`.
+    The grouping follows the register file (``wide``: :data:`~._lanes.WIDE_VECTORS`):
+    with 32 512-bit registers, three inputs at a time while three are left and up to 7
+    (3 inputs) or 8 (1 input) lane vectors per block; with 16 registers, one input and up
+    to 6 lane vectors, so the running sums stay in registers. ``X``, ``PT`` and ``out`` are
     C-contiguous float32; ``out.shape[1] >= PT.shape[1]``. The kernel is fastest when
     ``PT.shape[1]`` is a multiple of 16 (zero columns as padding) and ``PT`` starts on a
     64-byte boundary (each lane vector one cache line).
@@ -228,8 +231,8 @@ def input_dots(X, t, nt, PT, out, ob, ni):
     nv = PT.shape[1] // LANES
     q = 0
     while q < nt:
-        T = 3 if nt - q >= 3 else 1
-        vmax = 7 if T == 3 else 8
+        T = 3 if (wide and nt - q >= 3) else 1
+        vmax = (7 if T == 3 else 8) if wide else 6
         v0 = 0
         while v0 < nv:
             V = min(vmax, nv - v0)
@@ -755,7 +758,7 @@ def run_ticks(X, PT, idx, w, tern, nstate, last_spike, tick0, params, ternary,
     t = 0
     while t < t_rows:
         nb = min(block, t_rows - t) if fixed else 1
-        input_dots(X, t, nb, PT, dots, 0, ni)
+        input_dots(X, t, nb, PT, dots, 0, ni, WIDE_VECTORS)
         for b in range(nb):
             tick = tick0 + t + b + 1
             nw, npc = tick_dynamics(X[t + b], dots[b, :n], ni[b], PT, pnorm, idx, w, tern, traces,

@@ -52,9 +52,9 @@ def main(argv=None) -> int:
         "run_row (one call: scan + tick)": median_ns(row),
         "run_ticks, 1 row": median_ns(lambda: ticks(X1)),
         "run_ticks, 64 rows, per tick": median_ns(lambda: ticks(X64)) / 64,
-        "input_dots, 1 input": median_ns(lambda: k.input_dots(X1, 0, 1, s._PTpad, s._dots, 0, s._ni)),
+        "input_dots, 1 input": median_ns(lambda: k.input_dots(X1, 0, 1, s._PTpad, s._dots, 0, s._ni, k.WIDE_VECTORS)),
         "input_dots, 63 inputs, per input":
-            median_ns(lambda: k.input_dots(X64, 0, 63, s._PTpad, s._dots, 0, s._ni)) / 63,
+            median_ns(lambda: k.input_dots(X64, 0, 63, s._PTpad, s._dots, 0, s._ni, k.WIDE_VECTORS)) / 63,
         "run_ticks, 0 rows (call overhead, 18 arguments)": median_ns(lambda: ticks(X64[:0])),
         "empty DeltaBatch": median_ns(lambda: s._empty_batch(0)),
         "process_batch of 64 rows, per tick": median_ns(lambda: s.process_batch(X64, nm)) / 64,

@@ -37,18 +37,20 @@ def expected_dots(X, P):
 
 
 @settings(max_examples=40)
-@given(st.integers(1, 24), st.integers(1, 140), st.integers(1, 7), st.sampled_from([1, 16]), st.data())
-def test_input_dots_are_sequential_sums(d, n, nt, lanes, data):
+@given(st.integers(1, 24), st.integers(1, 140), st.integers(1, 7), st.sampled_from([1, 16]), st.booleans(),
+       st.data())
+def test_input_dots_are_sequential_sums(d, n, nt, lanes, wide, data):
     """Every (input, neuron) dot product and every squared norm is the plain sequential float32
-    sum, bit for bit, whatever the grouping: 1 or 3 inputs per block, up to 8 or 7 lane
-    vectors per block (more than 112 neurons split), padded or not (a tail of < 16 columns)."""
+    sum, bit for bit, whatever the grouping: both register-file plans (1 or 3 inputs per
+    block, up to 8, 7 or 6 lane vectors per block, so more than 96 or 112 neurons split),
+    padded or not (a tail of < 16 columns)."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     X = spread_values(rng, (nt + 2, d))
     P = spread_values(rng, (n, d))
     PT = padded(P, lanes)
     out = np.full((nt + 1, PT.shape[1]), np.nan, F)
     ni = np.full(nt + 1, np.nan, F)
-    ks.input_dots(X, 1, nt, PT, out, 1, ni)
+    ks.input_dots(X, 1, nt, PT, out, 1, ni, wide)
     dots, sq = expected_dots(X[1:nt + 1], P)
     assert out[1:, :n].tobytes() == dots.tobytes()
     assert ni[1:].tobytes() == sq.tobytes()
@@ -91,7 +93,7 @@ def test_input_dots_of_a_zero_input_and_of_one_column():
     X = np.zeros((4, 3), F)
     PT = np.ones((3, 1), F)
     out, ni = np.full((4, 1), np.nan, F), np.full(4, np.nan, F)
-    ks.input_dots(X, 0, 4, PT, out, 0, ni)
+    ks.input_dots(X, 0, 4, PT, out, 0, ni, ks.WIDE_VECTORS)
     assert out.tobytes() == np.zeros((4, 1), F).tobytes() and ni.tobytes() == np.zeros(4, F).tobytes()
 
 
@@ -111,7 +113,7 @@ def test_cosine_activation_matches_naive(d, n, data):
         P[0] = 0
     PT = P.T.copy()
     dots, ni = np.zeros((1, n), F), np.zeros(1, F)
-    ks.input_dots(x[None], 0, 1, PT, dots, 0, ni)
+    ks.input_dots(x[None], 0, 1, PT, dots, 0, ni, ks.WIDE_VECTORS)
     pnorm = np.zeros(n, F)
     ks.proto_norms(PT, pnorm)
     out = np.zeros(n, F)
@@ -458,7 +460,7 @@ def test_tick_dynamics_is_one_naive_step(cfg, n, d, k, tick0, data):
     PT = P.T.copy()
     pnorm, dots, ni = np.zeros(n, F), np.zeros((1, n), F), np.zeros(1, F)
     ks.proto_norms(PT, pnorm)
-    ks.input_dots(x[None], 0, 1, PT, dots, 0, ni)
+    ks.input_dots(x[None], 0, 1, PT, dots, 0, ni, ks.WIDE_VECTORS)
     act, spread, pconf = np.zeros(n, F), np.zeros(n, F), np.zeros(n, F)
     order, ranks, keys, spk, plist = (np.zeros(n + 8, np.int64) for _ in range(5))
     mask, pmark = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
