@@ -13,15 +13,21 @@ import numba
 __all__ = ["kernel"]
 
 
-def kernel(fn=None, *, fastmath: bool = False, inline: bool = False):
+def kernel(fn=None, *, fastmath: bool = False, inline: bool = False, ieee_division: bool = False):
     """Compile ``fn`` with the project's kernel flags.
 
     Usable as ``@kernel``, ``@kernel(fastmath=True)`` or ``@kernel(inline=True)``
     (small helpers called from loops: inlined into the caller at compile time,
     which also saves numba's per-call reference counting of array arguments).
+    ``ieee_division=True`` (numba's ``error_model="numpy"``): a float division by zero
+    gives inf or NaN as IEEE 754 says instead of raising ``ZeroDivisionError``, so a loop
+    that divides by a value that may be zero, and selects the result away when it is,
+    has no branch to an exception and vectorises. The results are the same bits.
     """
     def wrap(f):
         opts = {"inline": "always"} if inline else {}
+        if ieee_division:
+            opts["error_model"] = "numpy"
         return numba.njit(cache=True, nogil=True, fastmath=fastmath, **opts)(f)
 
     if fn is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from .signal import magnitude_f32, sat_u8
+from .signal import F255, magnitude_f32, sat_u8
 
 STDP = 0
 REPLACE = 1
@@ -56,15 +56,88 @@ def apply_update_scalar(policy, decay_mag, lr_mag, cur_pol, cur_mag, new_pol, ne
     return pol, sat_u8(r * np.float32(255.0))
 
 
-@kernel
-def apply_update_vec(policy, decay_mag, lr_mag, cur_pol, cur_mag, new_pol, new_mag, dt_seconds,
-                     out_pol, out_mag):
-    """Vectorised :func:`apply_update_scalar` over equal-length arrays."""
-    for i in range(cur_pol.shape[0]):
-        p, m = apply_update_scalar(policy, decay_mag, lr_mag, cur_pol[i], cur_mag[i],
-                                   new_pol[i], new_mag[i], dt_seconds[i])
-        out_pol[i] = p
-        out_mag[i] = m
+_LOW_BYTE = np.uint16(0xFF)
+_HIGH_SHIFT = np.uint16(8)
+
+
+@kernel(inline=True)
+def _packed_mag_f32(s):
+    """:func:`magnitude_f32` of a packed signal (polarity byte low, magnitude byte high)."""
+    return np.float32(s >> _HIGH_SHIFT) / F255
+
+
+@kernel(inline=True)
+def _packed_result(r, cur_f, new_f, c, w):
+    """The packed signal :func:`apply_update_scalar` returns for rule value ``r``: magnitude
+    ``sat_u8(r * 255)``, written with selects (NaN and non-positive -> 0, >= 255 -> 255,
+    else truncated), and the polarity byte of ``w`` if ``new_f >= cur_f``, else of ``c``."""
+    zero = np.float32(0.0)
+    x = r * F255
+    x = x if x > zero else zero
+    x = x if x < F255 else F255
+    m = np.uint16(np.int32(x))
+    low = (w & _LOW_BYTE) if new_f >= cur_f else (c & _LOW_BYTE)
+    return (m << _HIGH_SHIFT) | low
+
+
+@kernel(inline=True)
+def _stdp_value(cur_f, new_f, decay_f, lr_f, dt):
+    """The STDP-like rule value of :func:`apply_update_scalar`, clamped to [0, 1] (NaN stays)."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    r = cur_f * (one - decay_f * dt / SECONDS_PER_DAY) + lr_f * new_f
+    r = zero if r < zero else r
+    return one if r > one else r
+
+
+@kernel(ieee_division=True)
+def apply_update_packed(policy, decay_mag, lr_mag, cur, new, dt_seconds, out):
+    """:func:`apply_update_scalar` over arrays of packed signals, bit for bit.
+
+    ``cur``, ``new``, ``out``: uint16, one signal each, polarity byte in the low byte and
+    magnitude in the high byte (a SIGNAL array viewed as uint16 on a little-endian machine).
+    ``dt_seconds``: float64, one per element or a single value for all. One loop per policy,
+    with selects only, so each vectorises (the Bayesian division by ``cur + new`` is taken
+    even where that is 0 and its result discarded, hence ``ieee_division``).
+    """
+    decay_f = magnitude_f32(decay_mag)
+    lr_f = magnitude_f32(lr_mag)
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    n = cur.shape[0]
+    if policy == STDP and dt_seconds.shape[0] == 1:
+        dt = np.float32(dt_seconds[0])
+        for i in range(n):
+            c, w = cur[i], new[i]
+            cf, nf = _packed_mag_f32(c), _packed_mag_f32(w)
+            out[i] = _packed_result(_stdp_value(cf, nf, decay_f, lr_f, dt), cf, nf, c, w)
+    elif policy == STDP:
+        for i in range(n):
+            c, w = cur[i], new[i]
+            cf, nf = _packed_mag_f32(c), _packed_mag_f32(w)
+            out[i] = _packed_result(_stdp_value(cf, nf, decay_f, lr_f, np.float32(dt_seconds[i])), cf, nf, c, w)
+    elif policy == REPLACE:
+        for i in range(n):
+            c, w = cur[i], new[i]
+            cf, nf = _packed_mag_f32(c), _packed_mag_f32(w)
+            out[i] = _packed_result(nf, cf, nf, c, w)
+    elif policy == EMA:
+        for i in range(n):
+            c, w = cur[i], new[i]
+            cf, nf = _packed_mag_f32(c), _packed_mag_f32(w)
+            out[i] = _packed_result(lr_f * nf + (one - lr_f) * cf, cf, nf, c, w)
+    elif policy == BAYESIAN:
+        for i in range(n):
+            c, w = cur[i], new[i]
+            cf, nf = _packed_mag_f32(c), _packed_mag_f32(w)
+            total = cf + nf
+            q = (cf * cf + nf * nf) / total
+            out[i] = _packed_result(q if total > zero else zero, cf, nf, c, w)
+    else:  # WTA
+        for i in range(n):
+            c, w = cur[i], new[i]
+            cf, nf = _packed_mag_f32(c), _packed_mag_f32(w)
+            out[i] = _packed_result(cf if cf > nf else nf, cf, nf, c, w)
 
 
 @kernel

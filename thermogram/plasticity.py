@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 from dataclasses import dataclass
 from typing import Any, Dict
 
@@ -13,6 +14,34 @@ from .signal import SIGNAL, Signal
 
 __all__ = ["UpdatePolicy", "PlasticityRule"]
 
+
+
+# numpy uint8 scalars of every magnitude (kernel arguments typed uint8; a lookup costs far
+# less than building a numpy scalar)
+_U8 = tuple(np.uint8(i) for i in range(256))
+
+
+def _packed(a: np.ndarray) -> np.ndarray:
+    """A SIGNAL vector as uint16, one per signal: polarity byte low, magnitude byte high
+    (the layout :func:`~thermogram.kernels.plasticity.apply_update_packed` reads). A view
+    of the array where that is its memory layout (little-endian, contiguous), else a copy."""
+    if _LITTLE_ENDIAN:
+        return np.ascontiguousarray(a).view(np.uint16)
+    return (a["magnitude"].astype(np.uint16) << 8) | a["polarity"].view(np.uint8).astype(np.uint16)
+
+
+def _unpacked(p: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_packed`: a new SIGNAL vector (a view of ``p``'s memory where the
+    layouts agree)."""
+    if _LITTLE_ENDIAN:
+        return p.view(SIGNAL)
+    out = np.empty(p.shape[0], SIGNAL)
+    out["polarity"] = (p & 0xFF).astype(np.uint8).view(np.int8)
+    out["magnitude"] = (p >> 8).astype(np.uint8)
+    return out
+
+
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 class UpdatePolicy(enum.IntEnum):
     """How :meth:`PlasticityRule.apply_update` combines current and new strength."""
@@ -145,6 +174,7 @@ class PlasticityRule:
         """Vectorised :meth:`apply_update` over SIGNAL arrays (same length).
 
         ``time_delta_seconds`` is a scalar or an array of the same length.
+        Element ``i`` of the result is ``apply_update(current[i], new[i], dt[i])``, bit for bit.
         """
         cur = np.asarray(current)
         nw = np.asarray(new)
@@ -152,19 +182,20 @@ class PlasticityRule:
             raise ValidationError("apply_update_array needs SIGNAL arrays")
         if cur.shape != nw.shape or cur.ndim != 1:
             raise ValidationError(f"shape mismatch: {cur.shape} vs {nw.shape}")
-        dt = np.broadcast_to(np.asarray(time_delta_seconds, dtype=np.float64), cur.shape)
-        dt = np.ascontiguousarray(dt)
-        pol = np.empty(cur.shape[0], np.int8)
-        mag = np.empty(cur.shape[0], np.uint8)
-        _k.apply_update_vec(int(self.policy), np.uint8(self.decay_rate.magnitude),
-                            np.uint8(self.learning_rate.magnitude),
-                            np.ascontiguousarray(cur["polarity"]), np.ascontiguousarray(cur["magnitude"]),
-                            np.ascontiguousarray(nw["polarity"]), np.ascontiguousarray(nw["magnitude"]),
-                            dt, pol, mag)
-        out = np.empty(cur.shape[0], SIGNAL)
-        out["polarity"] = pol
-        out["magnitude"] = mag
-        return out
+        try:
+            dt = np.asarray(time_delta_seconds, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValidationError("time_delta_seconds must be a number or an array of numbers") from None
+        if dt.size == 1:
+            dt = dt.reshape(1)  # one value for every element: the kernel takes it as is
+        elif dt.shape != cur.shape:
+            raise ValidationError(f"time_delta_seconds has shape {dt.shape}; expected () or {cur.shape}")
+        else:
+            dt = np.ascontiguousarray(dt)
+        out16 = np.empty(cur.shape[0], np.uint16)
+        _k.apply_update_packed(int(self.policy), _U8[self.decay_rate.magnitude], _U8[self.learning_rate.magnitude],
+                               _packed(cur), _packed(nw), dt, out16)
+        return _unpacked(out16)
 
     def should_create_new(self, novelty_score: Signal) -> bool:
         """True when the novelty magnitude exceeds ``novelty_threshold``."""
