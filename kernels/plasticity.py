@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from .signal import F255, magnitude_f32, sat_u8
+from .signal import F255, HIGH_SHIFT, LOW_BYTE, magnitude_f32, sat_u8, sat_u8_select
 
 STDP = 0
 REPLACE = 1
@@ -56,28 +56,19 @@ def apply_update_scalar(policy, decay_mag, lr_mag, cur_pol, cur_mag, new_pol, ne
     return pol, sat_u8(r * np.float32(255.0))
 
 
-_LOW_BYTE = np.uint16(0xFF)
-_HIGH_SHIFT = np.uint16(8)
-
-
 @kernel(inline=True)
 def _packed_mag_f32(s):
     """:func:`magnitude_f32` of a packed signal (polarity byte low, magnitude byte high)."""
-    return np.float32(s >> _HIGH_SHIFT) / F255
+    return np.float32(s >> HIGH_SHIFT) / F255
 
 
 @kernel(inline=True)
 def _packed_result(r, cur_f, new_f, c, w):
     """The packed signal :func:`apply_update_scalar` returns for rule value ``r``: magnitude
-    ``sat_u8(r * 255)``, written with selects (NaN and non-positive -> 0, >= 255 -> 255,
-    else truncated), and the polarity byte of ``w`` if ``new_f >= cur_f``, else of ``c``."""
-    zero = np.float32(0.0)
-    x = r * F255
-    x = x if x > zero else zero
-    x = x if x < F255 else F255
-    m = np.uint16(np.int32(x))
-    low = (w & _LOW_BYTE) if new_f >= cur_f else (c & _LOW_BYTE)
-    return (m << _HIGH_SHIFT) | low
+    ``sat_u8(r * 255)`` (:func:`sat_u8_select`), and the polarity byte of ``w`` if
+    ``new_f >= cur_f``, else of ``c``."""
+    low = (w & LOW_BYTE) if new_f >= cur_f else (c & LOW_BYTE)
+    return (sat_u8_select(r * F255) << HIGH_SHIFT) | low
 
 
 @kernel(inline=True)

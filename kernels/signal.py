@@ -84,20 +84,43 @@ def merge_30_70_scalar(pa, ma, pb, mb):
     return add_scalar(p1, m1, p2, m2)
 
 
+# Packed signals: one uint16 per signal, the polarity byte low and the magnitude byte high
+# (a SIGNAL array viewed as uint16 on a little-endian machine; see thermogram.signal.packed).
+# Loops over them read and write one array each way and use selects only, so they vectorise.
+LOW_BYTE = np.uint16(0xFF)
+HIGH_SHIFT = np.uint16(8)
+
+
+@kernel(inline=True)
+def sat_u8_select(x):
+    """:func:`sat_u8` with selects only (NaN and non-positive -> 0, >= 255 -> 255, else
+    truncated), as a uint16."""
+    zero = np.float32(0.0)
+    x = x if x > zero else zero
+    x = x if x < F255 else F255
+    return np.uint16(np.int32(x))
+
+
 @kernel
-def from_signed_vec(x, out_pol, out_mag):
-    """Vector ``from_signed`` of float32 ``x`` into ``out_pol``/``out_mag``."""
+def from_signed_packed(x, out):
+    """:func:`from_signed_scalar` of each float32 of ``x``, as packed signals into ``out``."""
+    one = np.float32(1.0)
     for i in range(x.shape[0]):
-        p, m = from_signed_scalar(x[i])
-        out_pol[i] = p
-        out_mag[i] = m
+        v = np.float32(x[i])
+        p = np.uint16(0)
+        p = LOW_BYTE if v < -POLARITY_EPS else p  # int8 -1
+        p = np.uint16(1) if v > POLARITY_EPS else p
+        a = np.float32(abs(v))
+        a = a if a < one else one  # also NaN -> 1, as from_signed_scalar
+        out[i] = (sat_u8_select(a * F255) << HIGH_SHIFT) | p
 
 
 @kernel
-def to_signed_vec(pol, mag, out):
-    """Signed float32 values of a signal vector."""
-    for i in range(pol.shape[0]):
-        out[i] = signed_f32(pol[i], mag[i])
+def to_signed_packed(v, out):
+    """:func:`signed_f32` of each packed signal of ``v`` into float32 ``out``."""
+    for i in range(v.shape[0]):
+        s = v[i]
+        out[i] = signed_f32(np.int8(s & LOW_BYTE), np.uint8(s >> HIGH_SHIFT))
 
 
 @kernel

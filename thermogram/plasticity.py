@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import enum
-import sys
 from dataclasses import dataclass
 from typing import Any, Dict
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from .errors import ValidationError
 from .kernels import plasticity as _k
-from .signal import SIGNAL, Signal
+from .signal import SIGNAL, Signal, packed_signals, unpacked_signals
 
 __all__ = ["UpdatePolicy", "PlasticityRule"]
 
@@ -20,28 +19,6 @@ __all__ = ["UpdatePolicy", "PlasticityRule"]
 # less than building a numpy scalar)
 _U8 = tuple(np.uint8(i) for i in range(256))
 
-
-def _packed(a: np.ndarray) -> np.ndarray:
-    """A SIGNAL vector as uint16, one per signal: polarity byte low, magnitude byte high
-    (the layout :func:`~thermogram.kernels.plasticity.apply_update_packed` reads). A view
-    of the array where that is its memory layout (little-endian, contiguous), else a copy."""
-    if _LITTLE_ENDIAN:
-        return np.ascontiguousarray(a).view(np.uint16)
-    return (a["magnitude"].astype(np.uint16) << 8) | a["polarity"].view(np.uint8).astype(np.uint16)
-
-
-def _unpacked(p: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_packed`: a new SIGNAL vector (a view of ``p``'s memory where the
-    layouts agree)."""
-    if _LITTLE_ENDIAN:
-        return p.view(SIGNAL)
-    out = np.empty(p.shape[0], SIGNAL)
-    out["polarity"] = (p & 0xFF).astype(np.uint8).view(np.int8)
-    out["magnitude"] = (p >> 8).astype(np.uint8)
-    return out
-
-
-_LITTLE_ENDIAN = sys.byteorder == "little"
 
 class UpdatePolicy(enum.IntEnum):
     """How :meth:`PlasticityRule.apply_update` combines current and new strength."""
@@ -194,8 +171,8 @@ class PlasticityRule:
             dt = np.ascontiguousarray(dt)
         out16 = np.empty(cur.shape[0], np.uint16)
         _k.apply_update_packed(int(self.policy), _U8[self.decay_rate.magnitude], _U8[self.learning_rate.magnitude],
-                               _packed(cur), _packed(nw), dt, out16)
-        return _unpacked(out16)
+                               packed_signals(cur), packed_signals(nw), dt, out16)
+        return unpacked_signals(out16)
 
     def should_create_new(self, novelty_score: Signal) -> bool:
         """True when the novelty magnitude exceeds ``novelty_threshold``."""

@@ -6,6 +6,7 @@ constructors and arithmetic and its exact float32 rounding.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Iterable, Tuple
 
 import numpy as np
@@ -229,21 +230,40 @@ def signals_from_floats(x: Any) -> np.ndarray:
         raise ValidationError(f"expected a 1-D array, got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValidationError("float array contains NaN or infinity")
-    out = np.empty(arr.shape[0], dtype=SIGNAL)
-    pol = np.empty(arr.shape[0], dtype=np.int8)
-    mag = np.empty(arr.shape[0], dtype=np.uint8)
-    _k.from_signed_vec(arr, pol, mag)
-    out["polarity"] = pol
-    out["magnitude"] = mag
-    return out
+    out = np.empty(arr.shape[0], np.uint16)
+    _k.from_signed_packed(arr, out)
+    return unpacked_signals(out)
 
 
 def signals_to_floats(vec: Any) -> np.ndarray:
     """Signed float32 values of a signal vector."""
     v = as_signal_vector(vec)
     out = np.empty(v.shape[0], dtype=np.float32)
-    _k.to_signed_vec(np.ascontiguousarray(v["polarity"]), np.ascontiguousarray(v["magnitude"]), out)
+    _k.to_signed_packed(packed_signals(v), out)
     return out
+
+
+def packed_signals(a: np.ndarray) -> np.ndarray:
+    """A SIGNAL vector as uint16, one per signal: polarity byte low, magnitude byte high
+    (the layout the ``*_packed`` kernels read). A view of the array where that is its
+    memory layout (little-endian, contiguous), else a copy."""
+    if _LITTLE_ENDIAN:
+        return np.ascontiguousarray(a).view(np.uint16)
+    return (a["magnitude"].astype(np.uint16) << 8) | a["polarity"].view(np.uint8).astype(np.uint16)
+
+
+def unpacked_signals(p: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`packed_signals`: a SIGNAL vector (a view of ``p``'s memory where
+    the layouts agree, else a copy)."""
+    if _LITTLE_ENDIAN:
+        return p.view(SIGNAL)
+    out = np.empty(p.shape[0], SIGNAL)
+    out["polarity"] = (p & 0xFF).astype(np.uint8).view(np.int8)
+    out["magnitude"] = (p >> 8).astype(np.uint8)
+    return out
+
+
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 def signal_vector(pairs: Iterable) -> np.ndarray:
