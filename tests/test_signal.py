@@ -94,3 +94,14 @@ def test_magnitude_f32_is_float32_exact():
     for m in (0, 1, 128, 255):
         assert np.float32(Signal(1, m).magnitude_f32()) == np.float32(m) / np.float32(255)
     assert math.isclose(Signal(-1, 255).as_f32(), -1.0)
+
+
+def test_kernel_argument_scalar_tables():
+    from thermogram.signal import I8, U8, as_u8
+    for i in range(256):
+        assert U8[i] == np.uint8(i) and type(U8[i]) is np.uint8 and as_u8(i) is U8[i]
+    for p in (-1, 0, 1):
+        assert I8[p] == np.int8(p) and type(I8[p]) is np.int8
+    for bad in (-1, 256, 2**70):
+        with pytest.raises(OverflowError):
+            as_u8(bad)

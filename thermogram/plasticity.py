@@ -9,15 +9,10 @@ import numpy as np
 
 from .errors import ValidationError
 from .kernels import plasticity as _k
-from .signal import SIGNAL, Signal, packed_signals, unpacked_signals
+from .signal import SIGNAL, U8, Signal, packed_signals, unpacked_signals
 
 __all__ = ["UpdatePolicy", "PlasticityRule"]
 
-
-
-# numpy uint8 scalars of every magnitude (kernel arguments typed uint8; a lookup costs far
-# less than building a numpy scalar)
-_U8 = tuple(np.uint8(i) for i in range(256))
 
 
 class UpdatePolicy(enum.IntEnum):
@@ -170,7 +165,7 @@ class PlasticityRule:
         else:
             dt = np.ascontiguousarray(dt)
         out16 = np.empty(cur.shape[0], np.uint16)
-        _k.apply_update_packed(int(self.policy), _U8[self.decay_rate.magnitude], _U8[self.learning_rate.magnitude],
+        _k.apply_update_packed(int(self.policy), U8[self.decay_rate.magnitude], U8[self.learning_rate.magnitude],
                                packed_signals(cur), packed_signals(nw), dt, out16)
         return unpacked_signals(out16)
 
@@ -195,7 +190,7 @@ class PlasticityRule:
             raise ValidationError("should_prune_array needs a SIGNAL array")
         out = np.empty(s.shape[0], np.bool_)
         _k.below_threshold_mask(np.ascontiguousarray(s["magnitude"]),
-                                np.uint8(self.prune_threshold.magnitude), out)
+                                U8[self.prune_threshold.magnitude], out)
         return out
 
     # ternary plasticity (the reference's transition tables) -------------

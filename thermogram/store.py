@@ -22,7 +22,7 @@ from .kernels import codec as _kc
 from .kernels import consolidation as _kf
 from .kernels import thermal as _kt
 from .keytable import KeyTable
-from .signal import SIGNAL, Signal, copy_signals, put_signals, raw16
+from .signal import SIGNAL, Signal, as_u8, copy_signals, put_signals, raw16
 
 __all__ = ["EntryStore", "Columns", "PendingColumns", "FoldCounts", "TransitionCounts", "FREE"]
 
@@ -647,10 +647,10 @@ class EntryStore:
         stats = np.empty(16, np.int64)
         nrows, n_free, changed, complete = _kf.consolidate_pending(
             p.kid, p.type, p.pol, p.mag, p.ts, p.voff, p.vlen,
-            int(policy), np.uint8(decay_mag), np.uint8(lr_mag), bool(fixed),
+            int(policy), as_u8(decay_mag), as_u8(lr_mag), bool(fixed),
             -1 if hot_prune is None else int(hot_prune),
             bool(transitions), promotion, min_observations, demotion, allow_demotion,
-            np.uint8(prune_threshold), np.int64(now),
+            as_u8(prune_threshold), int(now),
             self.due_buf[: self.n_due], full, track, self.due_cap(),
             self.layer, self.kid, self.pol, self.mag, self.count, self.ts, self.voff, self.vlen,
             self.slot, self.nrows, self.free_stack, self.n_free, self.hotv, update_hotv, stats)
@@ -673,7 +673,7 @@ class EntryStore:
         """Free the entries of ``layer`` whose strength magnitude is below ``threshold``;
         returns how many."""
         c = self.columns()
-        n, n_free = _kt.prune_below(np.uint8(threshold), int(layer), c.layer, c.kid, c.mag, self.slot,
+        n, n_free = _kt.prune_below(as_u8(threshold), int(layer), c.layer, c.kid, c.mag, self.slot,
                                     self.free_stack, self.n_free)
         self.n_free = int(n_free)
         if n:
@@ -704,7 +704,7 @@ class EntryStore:
         key, full = self._due_plan((promotion, min_observations, demotion, allow_demotion, prune_threshold))
         n_free, changed, ks, complete = _kt.run_transitions_tracked(
             self.due_buf[: self.n_due], full, self.due_cap(), promotion, min_observations, demotion, allow_demotion,
-            np.uint8(prune_threshold), np.int64(now), c.layer, c.kid, c.pol, c.mag, c.count, c.ts,
+            as_u8(prune_threshold), int(now), c.layer, c.kid, c.pol, c.mag, c.count, c.ts,
             c.voff, c.vlen, self.slot, self.free_stack, self.n_free, out)
         self.n_free = int(n_free)
         self.due_all, self.due_for, self.n_due = False, key, 0
@@ -721,7 +721,7 @@ class EntryStore:
         """Move hot entries at or above ``threshold`` with at least ``min_observations``
         straight to cold; returns ``(new cold entries, merges into existing ones)``."""
         c = self.columns()
-        n, m, n_free = _kt.crystallize_hot(np.uint8(threshold), np.uint64(min_observations), c.layer,
+        n, m, n_free = _kt.crystallize_hot(as_u8(threshold), np.uint64(min_observations), c.layer,
                                            c.kid, c.pol, c.mag, c.count, c.ts, c.voff, c.vlen,
                                            self.slot, self.free_stack, self.n_free)
         self.n_free = int(n_free)
@@ -733,7 +733,7 @@ class EntryStore:
         """Bring the cold copies of ``kids`` back to hot, paying the warming cost; returns how many."""
         c = self.columns()
         kids = np.asarray(kids, np.int64)
-        n, n_free = _kt.warm_kids(kids, np.uint8(warming_mag), np.int64(now),
+        n, n_free = _kt.warm_kids(kids, as_u8(warming_mag), int(now),
                                   c.layer, c.kid, c.pol, c.mag, c.ts, self.slot, self.free_stack,
                                   self.n_free)
         self.n_free = int(n_free)
