@@ -24,7 +24,9 @@ Conventions
 """
 from __future__ import annotations
 
-from thermogram import Delta, DeltaBatch, Signal
+import numpy as np
+
+from thermogram import Delta, DeltaBatch, Signal, signals_from_floats, signals_to_floats
 
 from .common import (  # noqa: F401  (all re-exported: tools/compare_reference.py uses them)
     MEMORY_ENTRIES, MEMORY_SIGNALS, POLICY_RULES, READ_COLD, READ_KINDS, READ_PENDING, READ_SIGNALS,
@@ -367,6 +369,28 @@ class Plasticity:
         self.rule.apply_update(self.c, self.n, 3600.0)
 
     time_apply_update_scalar.__doc__ = "The rule for one strength pair."
+
+
+class SignalConversion:
+    """``signals_from_floats`` / ``signals_to_floats`` of ``n`` float32 activations (per
+    element = time / n): 4,096 is one hidden state of a mid-sized language model."""
+
+    params = [4096, 1_000_000]
+    param_names = ["n"]
+
+    def setup(self, n):
+        self.x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+        self.s = signals_from_floats(self.x)
+
+    def time_signals_from_floats(self, n):
+        signals_from_floats(self.x)
+
+    time_signals_from_floats.__doc__ = "Float32 activations to a SIGNAL vector."
+
+    def time_signals_to_floats(self, n):
+        signals_to_floats(self.s)
+
+    time_signals_to_floats.__doc__ = "A SIGNAL vector to float32 values."
 
 
 # ----------------------------------------------------------------------------- memory
