@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from naive import signal as ns
 from thermogram import (SIGNAL, Signal, ThermogramError, ValidationError, as_signal_vector,
@@ -105,3 +105,52 @@ def test_kernel_argument_scalar_tables():
     for bad in (-1, 256, 2**70):
         with pytest.raises(OverflowError):
             as_u8(bad)
+
+
+@pytest.fixture(params=[True, False], ids=["little-endian", "other byte order"])
+def byte_order(request, monkeypatch):
+    """Runs a test with the packed-signal helpers in either layout: the view of the SIGNAL
+    bytes this machine uses, and the field-by-field path any other byte order takes."""
+    from thermogram import signal as sig
+    monkeypatch.setattr(sig, "_LITTLE_ENDIAN", request.param)
+    return request.param
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # one layout for every example
+@given(st.lists(st.tuples(st.sampled_from([-1, 0, 1]), st.integers(0, 255)), max_size=40))
+def test_packed_signals_roundtrip(byte_order, pairs):
+    from thermogram.signal import packed_signals, unpacked_signals
+    a = np.array(pairs, SIGNAL).reshape(-1)
+    p = packed_signals(a[::-1][::-1])
+    assert p.dtype == np.uint16
+    assert p.tolist() == [(m << 8) | (q & 0xFF) for q, m in pairs]
+    back = unpacked_signals(p)
+    assert back.dtype == SIGNAL and back.tolist() == a.tolist()
+
+
+def test_conversions_and_rules_agree_in_both_layouts(byte_order):
+    from thermogram import PlasticityRule
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(1000).astype(np.float32)
+    s = signals_from_floats(x)
+    assert s.tolist() == [Signal.from_signed(float(v)).to_tuple() for v in x]
+    assert signals_to_floats(s).tolist() == [Signal(*t).as_f32() for t in s.tolist()]
+    cur = s[::2]  # strided: not contiguous
+    new = signals_from_floats(rng.standard_normal(500).astype(np.float32))
+    for rule in (PlasticityRule.stdp_like(), PlasticityRule.bayesian(), PlasticityRule.replace_only()):
+        dts = rng.uniform(0, 1e6, 500)
+        got = rule.apply_update_array(cur, new, dts)
+        assert got.tolist() == [rule.apply_update(Signal(*c), Signal(*n), d).to_tuple()
+                                for c, n, d in zip(cur.tolist(), new.tolist(), dts)]
+        assert rule.apply_update_array(cur, new, 3600.0).tolist() == rule.apply_update_array(
+            cur, new, np.full(500, 3600.0)).tolist()
+
+
+def test_apply_update_array_rejects_a_bad_time_delta():
+    from thermogram import PlasticityRule
+    rule = PlasticityRule.stdp_like()
+    a = np.array([(1, 10), (1, 20), (-1, 30)], SIGNAL)
+    for bad in ([1.0, 2.0], np.ones((3, 1)), "soon", [[1.0, 2.0, 3.0]]):
+        with pytest.raises(ValidationError):
+            rule.apply_update_array(a, a, bad)
+    assert rule.apply_update_array(a, a, [5.0]).tolist() == rule.apply_update_array(a, a, 5.0).tolist()
