@@ -273,10 +273,14 @@ def _byte_sum(b, x0, x1, x2, x3, j):
     uint8 so the compiler can test 16 or more bytes per instruction.
     """
     z = F_ZERO
-    return (((x0[j] if np.uint8(b & B0) != U0 else z) - (x0[j] if np.uint8(b & B1) != U0 else z))
-            + ((x1[j] if np.uint8(b & B2) != U0 else z) - (x1[j] if np.uint8(b & B3) != U0 else z))) \
-        + (((x2[j] if np.uint8(b & B4) != U0 else z) - (x2[j] if np.uint8(b & B5) != U0 else z))
-           + ((x3[j] if np.uint8(b & B6) != U0 else z) - (x3[j] if np.uint8(b & B7) != U0 else z)))
+    # the four inputs are loaded first, unconditionally: a load inside the conditional
+    # expression vectorises as a masked load, which is microcoded and slow on some CPUs
+    # (AVX2 without AVX-512: ~7x slower); selects of loaded values are plain blends
+    v0, v1, v2, v3 = x0[j], x1[j], x2[j], x3[j]
+    return (((v0 if np.uint8(b & B0) != U0 else z) - (v0 if np.uint8(b & B1) != U0 else z))
+            + ((v1 if np.uint8(b & B2) != U0 else z) - (v1 if np.uint8(b & B3) != U0 else z))) \
+        + (((v2 if np.uint8(b & B4) != U0 else z) - (v2 if np.uint8(b & B5) != U0 else z))
+           + ((v3 if np.uint8(b & B6) != U0 else z) - (v3 if np.uint8(b & B7) != U0 else z)))
 
 
 @kernel
