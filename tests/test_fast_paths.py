@@ -120,6 +120,53 @@ def test_delta_copies_a_short_value_and_keeps_it_read_only():
     assert Delta.create("k", np.concatenate([v] * 200)[::2], "s").value.shape == (300,)
 
 
+_FIELDS = ("delta_type", "key", "source", "strength", "prev_hash", "observation_count", "custom")
+
+
+@pytest.mark.parametrize("name", ["create", "update", "delete", "merge"])
+@pytest.mark.parametrize("prev", [None, "cd" * 32])
+def test_named_constructors_equal_the_class_call(name, prev):
+    """create / update / delete / merge fill a bare instance (no keyword call of the class):
+    every field, the hash layout and the errors are the constructor's."""
+    from thermogram.delta import DeltaType, reseed_ids
+    kind = DeltaType[name.upper()]
+    value = None if name == "delete" else sv((1, 9), (-1, 3))
+    args = ("k", "src") if name == "delete" else ("k", value, "src")
+    extra = {} if name == "create" else {"prev_hash": prev}
+    reseed_ids(7)
+    fast = getattr(Delta, name)(*args, **extra)
+    reseed_ids(7)
+    slow = Delta(kind, "k", value, source="src", **extra)
+    assert type(fast) is Delta
+    assert [getattr(fast, f) for f in _FIELDS] == [getattr(slow, f) for f in _FIELDS]
+    assert fast.id == slow.id and fast.value.tobytes() == slow.value.tobytes()
+    fast.timestamp = slow.timestamp
+    assert fast.canonical_bytes() == slow.canonical_bytes() and fast.hash == slow.hash
+    bad = [(("k\ud800",) + args[1:], {}), (args[:-1] + (b"src",), {})]
+    if name != "delete":
+        bad.append((args, {"strength": (3, 1)}))
+        bad.append((("k", [float("nan")], "src"), {}))
+    for a, kw in bad:
+        with pytest.raises(ValidationError):
+            getattr(Delta, name)(*a, **kw)
+    # more fields go through the class call, as before
+    d = getattr(Delta, name)(*args, strength=Signal.negative(3), timestamp=11, id="x", **extra)
+    assert (d.strength, d.timestamp, d.id, d.prev_hash) == (Signal.negative(3), 11, "x", prev if extra else None)
+
+
+def test_named_constructors_of_a_subclass_run_its_constructor():
+    class Tagged(Delta):
+        __slots__ = ("tag",)
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.tag = "seen"
+
+    for d in (Tagged.create("k", sv((1, 1)), "s"), Tagged.update("k", sv((1, 1)), "s"),
+              Tagged.delete("k", "s"), Tagged.merge("k", sv((1, 1)), "s")):
+        assert type(d) is Tagged and d.tag == "seen"
+
+
 class _Key(str):
     """A str subclass: takes encode_delta's general path."""
 
