@@ -72,6 +72,7 @@ __all__ = ["JournalFile", "open_capsule", "recover_capsule", "read_journal", "sc
 
 HEADER = struct.Struct("<4sHH32s")
 FRAME = struct.Struct("<IQ")
+_pack_frame = FRAME.pack  # bound once: append runs it for every record
 JMAGIC = b"THRJ"
 FSYNC_POLICIES = ("always", "batch", "never")
 MAX_FRAME = 1 << 31
@@ -303,7 +304,7 @@ class JournalFile:
         if n > MAX_FRAME:  # opening would refuse the frame: refuse the record instead
             raise ValidationError(f"record cannot be stored: its journal frame would hold {n} bytes, "
                                   f"over the {MAX_FRAME}-byte limit")
-        head = FRAME.pack(n, xxh3_64_intdigest(payload))
+        head = _pack_frame(n, xxh3_64_intdigest(payload))
         if self.fsync == "always":
             try:
                 files.write_all(self._fd, head + payload)
@@ -316,8 +317,8 @@ class JournalFile:
         buf = self._buf
         buf += head
         buf += payload
-        self._unsynced += 1
-        if self._unsynced >= self.batch_size:
+        self._unsynced = unsynced = self._unsynced + 1
+        if unsynced >= self.batch_size:
             self.sync()
 
     def sync(self) -> None:
