@@ -36,6 +36,7 @@ from .canonical import i64, lp, u64
 from .chain import HashChain, OpRecord, Record
 from .consolidation import ConsolidationPolicy, ConsolidationResult
 from .delta import Clock, Delta, DeltaBatch, DeltaType, new_id, validate_key
+from .delta import _DELETE, _MERGE  # members as globals (cheap on CPython 3.11; see delta.py)
 from .errors import (ChainError, DurabilityError, FormatError, KeyMissingError, ReadOnlyError, ReplayError,
                      ThermogramError, ValidationError)
 from .limits import Limits
@@ -491,7 +492,7 @@ class Thermogram:
             raise KeyMissingError(f"cannot delete {key!r}: the capsule does not hold it")
 
     def _apply_delta_state(self, d: Delta, voff: Optional[int] = None) -> None:
-        keeps = self._fixed and d.delta_type == DeltaType.MERGE
+        keeps = self._fixed and d.delta_type == _MERGE
         kid = self._store.kid_for(d.key)
         self._pending.append_delta(kid, d, keeps, voff)
         self.total_deltas += 1
@@ -543,7 +544,7 @@ class Thermogram:
             self._check_new_id(rec.id)
         if rec.prev_hash is not None:
             self._chain.check_link(rec)
-        if rec.delta_type == DeltaType.DELETE:
+        if rec.delta_type == _DELETE:
             self._check_delete(key)
         self._commit(rec, partial(self._apply_delta_state, rec))
         self._maybe_consolidate()

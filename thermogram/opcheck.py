@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
-from .delta import Delta, DeltaBatch, DeltaType
+from .delta import _DELETE, Delta, DeltaBatch, DeltaType
 from .errors import ChainError, ThermogramError
 
 __all__ = ["check_op_args", "check_delta_record", "config_from_dict", "OP_CHECKS"]
@@ -287,7 +287,7 @@ def check_delta_record(fixed: bool, lookup: Callable[[str], Any], index: int, re
         if not isinstance(rec.delta_type, DeltaType) or not _is_key(rec.key) \
                 or not _is_int(rec.timestamp, *_I64):
             raise ChainError(f"{what} is malformed", index=index)
-        if fixed and rec.delta_type == DeltaType.DELETE and lookup(rec.key) is None:
+        if fixed and rec.delta_type == _DELETE and lookup(rec.key) is None:
             raise ChainError(f"{what} deletes {rec.key!r}, which the capsule does not hold", index=index)
         return
     if not isinstance(rec, DeltaBatch):
