@@ -124,6 +124,7 @@ class DeltaType(enum.IntEnum):
 # here); a module global costs ~15 ns
 _CREATE, _UPDATE, _DELETE, _MERGE = DeltaType.CREATE, DeltaType.UPDATE, DeltaType.DELETE, DeltaType.MERGE
 
+
 def validate_key(key: Any, what: str = "key", *, allow_empty: bool = False) -> str:
     """Return ``key`` if it is a str encodable as UTF-8, else raise.
 
@@ -356,6 +357,7 @@ class Delta(HashedRecord):
     def create(cls, key: str, value: Any, source: str = "", *, strength: Any = None,
                **kw: Any) -> "Delta":
         """A Create delta (strength defaults to ``Signal.MAX_POSITIVE``, as the reference)."""
+        # :meth:`_named` written out: the most used constructor saves its extra call (~0.1 us)
         if kw or cls is not Delta:
             return cls(_CREATE, key, value, source=source, strength=strength, **kw)
         d = _new_object(Delta)
