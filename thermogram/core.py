@@ -483,7 +483,7 @@ class Thermogram:
             if trusted_keys is not None:
                 return self.verify_trust(trusted_keys, require_signed=require_signed)
             self._chain.verify()
-            check_state_against_records(self)
+            check_state_against_records(self, rehash=False)  # every hash was just checked
             return True
 
     # ------------------------------------------------------------------ deltas
@@ -971,17 +971,18 @@ class Thermogram:
                 OverflowError) as e:
             raise ChainError(f"genesis record is malformed: {e}", index=0) from None
 
-    def _replay_record(self, rec: Record) -> None:
+    def _replay_record(self, rec: Record, rehash: bool = True) -> None:
         """Check ``rec`` (hash, link, and that its arguments fit the state it meets: see
         :mod:`thermogram.opcheck`), then append it and apply it. Raises :class:`ChainError`
-        (with the record's index) before changing anything when it does not check out."""
+        (with the record's index) before changing anything when it does not check out.
+        ``rehash=False``: the hash was checked just before, by the caller; only the link is."""
         from .opcheck import check_delta_record, check_op_args
         self._digest = None
         if not isinstance(rec, (Delta, DeltaBatch, OpRecord)):
             raise ChainError(f"record {len(self._chain)} is not a chain record", index=len(self._chain))
         rec = rec.copy()
         i = len(self._chain)
-        self._chain.check_verified(rec)
+        self._chain.check_verified(rec, rehash)
         if rec.kind == "op":
             fn = OPERATIONS.get(rec.op) if type(rec.op) is str else None
             check_op_args(self._store, self._thermal_config, self._fixed, self._lookup, i,
@@ -1575,9 +1576,12 @@ def pending_since_consolidation(records: Sequence[Record]) -> int:
     return i
 
 
-def replay_capsule(cls: Any, records: Iterable[Record], *, clock: Optional[Clock] = None) -> Thermogram:
+def replay_capsule(cls: Any, records: Iterable[Record], *, clock: Optional[Clock] = None,
+                   rehash: bool = True) -> Thermogram:
     """What :meth:`Thermogram.replay` does (a new ``cls`` capsule rebuilt from ``records``,
-    each checked); verification calls this directly, not the overridable classmethod."""
+    each checked); verification calls this directly, not the overridable classmethod.
+    ``rehash=False`` checks links but not hashes: for records whose hashes the caller has
+    just checked (:meth:`Thermogram.verify` runs :meth:`Chain.verify` first)."""
     it = iter(records)
     try:
         first = next(it)
@@ -1585,11 +1589,11 @@ def replay_capsule(cls: Any, records: Iterable[Record], *, clock: Optional[Clock
         raise ChainError("no records to replay", index=0) from None
     if not isinstance(first, OpRecord) or first.prev_hash is not None:
         raise ChainError("the first record must be a genesis record that links to nothing", index=0)
-    t = cls.from_genesis(first, clock=clock)
+    t = cls.from_genesis(first, clock=clock, verify=rehash)
     t._replaying = True
     try:
         for rec in it:
-            t._replay_record(rec)
+            t._replay_record(rec, rehash)
     finally:
         t._replaying = False
     return t

@@ -124,12 +124,16 @@ class KeyTable:
             if k < 0:
                 return None
             if blob[off[k]:off[k + 1]] == kb:
-                recent = self.recent
-                if len(recent) >= self.RECENT:
-                    recent.clear()
-                recent[key] = k
+                self._remember(key, k)
                 return k
             i = (i + 1) & mask
+
+    def _remember(self, key: str, k: int) -> None:
+        """Put ``key -> k`` in ``recent`` (emptied first when full)."""
+        recent = self.recent
+        if len(recent) >= self.RECENT:
+            recent.clear()
+        recent[key] = k
 
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
@@ -176,7 +180,8 @@ class KeyTable:
 
     # ------------------------------------------------------------------ registration
     def add(self, key: str) -> int:
-        """Id of ``key``, registering it if new (one probe either way)."""
+        """Id of ``key``, registering it if new (one probe either way; the pair is then
+        remembered in ``recent``, so applying to a working set of keys does not probe)."""
         k = self.recent.get(key)
         if k is not None:
             return k
@@ -193,6 +198,7 @@ class KeyTable:
             if k < 0:
                 break
             if blob[off[k]:off[k + 1]] == kb:
+                self._remember(key, k)
                 return k
             i = (i + 1) & mask
         k = self.n
@@ -200,6 +206,7 @@ class KeyTable:
         off[k + 1] = len(blob)
         tab[i] = k
         self.n = k + 1
+        self._remember(key, k)
         return k
 
     def add_many(self, keys: Sequence[str]) -> np.ndarray:

@@ -96,14 +96,15 @@ def state_binding(t: "Thermogram") -> str:
     return h.hexdigest()
 
 
-def check_state_against_records(t: "Thermogram") -> str:
+def check_state_against_records(t: "Thermogram", rehash: bool = True) -> str:
     """Replay ``t``'s records into a new capsule and raise :class:`ChainError` unless the
     replayed capsule's bound state digest (:func:`state_binding`) equals ``t``'s: the entry
     table, pending deltas, counters and configuration that were loaded are what the records
-    make. Returns the digest."""
+    make. Returns the digest. ``rehash=False``: the caller has just checked every record's
+    hash (:meth:`~thermogram.chain.Chain.verify`), so the replay checks the links only."""
     from .core import Thermogram, replay_capsule
     recs = t.chain.records
-    replayed = replay_capsule(Thermogram, recs, clock=t.clock)
+    replayed = replay_capsule(Thermogram, recs, clock=t.clock, rehash=rehash)
     want = state_binding(replayed)
     got = state_binding(t)
     if want != got:
@@ -287,7 +288,7 @@ def verify_trust(t: "Thermogram", trusted_keys: Sequence[Any], *, require_signed
         if newest.state is not None and not rep.unsigned_records and state_binding(t) == newest.state:
             rep.state_bound_by = "signature"
         else:
-            check_state_against_records(t)
+            check_state_against_records(t, rehash=False)  # t.chain.verify() checked every hash
             rep.state_bound_by = "replay"
     return rep
 
