@@ -225,7 +225,7 @@ class JournalFile:
         self.batch_size = max(1, int(batch_size))
         self.failed: Optional[DurabilityError] = None
         self._unsynced = 0
-        self._buf = bytearray()
+        self._parts: List[bytes] = []  # frames not yet written: head, payload, head, payload, ...
         self._fd: Optional[int] = None
         try:
             if create or not os.path.exists(self.jpath):
@@ -251,7 +251,7 @@ class JournalFile:
         last durable frame (the unacknowledged tail); returns ``err``."""
         if self.failed is None:
             self.failed = err
-        self._buf = bytearray()
+        self._parts = []
         self._unsynced = 0
         if self._fd is not None and self._size != self._durable:
             try:
@@ -314,9 +314,9 @@ class JournalFile:
                 raise self.poison(_io_error(f"appending to {self.jpath}", e)) from e
             self._durable = self._size
             return
-        buf = self._buf
-        buf += head
-        buf += payload
+        parts = self._parts  # joined once at sync: cheaper than growing a bytearray per frame
+        parts.append(head)
+        parts.append(payload)
         self._unsynced = unsynced = self._unsynced + 1
         if unsynced >= self.batch_size:
             self.sync()
@@ -325,9 +325,9 @@ class JournalFile:
         """Write what is buffered and fsync it (``"never"``: write only)."""
         self.check()
         try:
-            if self._buf:
-                buf = self._buf
-                self._buf = bytearray()
+            if self._parts:
+                buf = b"".join(self._parts)
+                self._parts = []
                 self._size += len(buf)  # counted first: a short write leaves bytes to roll back
                 files.write_all(self._fd, buf)
             if self.fsync != "never":
