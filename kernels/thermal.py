@@ -51,12 +51,14 @@ def _layer_select(lay, v0, v1, v2, v3, other):
 
 @kernel(inline=True)
 def _layer_pick(lay, v0, v1, v2, v3, other):
-    """:func:`_layer_select` for integer values, as a sum of products with 0/1 layer
-    flags. For uint8 thresholds some compilers (LLVM for Zen 4) fold even the select chain
-    into a jump table on the layer byte: a mispredicted indirect branch per row, ~6 ns, and
-    no vectorising. Products leave nothing to fold: ~0.4 ns a row there."""
-    return (np.uint8(lay == 0) * v0 + np.uint8(lay == 1) * v1 + np.uint8(lay == 2) * v2
-            + np.uint8(lay == 3) * v3 + np.uint8(lay > 3) * other)
+    """:func:`_layer_select` for uint8 values, as the OR of each value masked by its layer's
+    0/1 flag (each product is truncated back to uint8, so the loop runs on byte lanes). For
+    uint8 bounds some compilers (LLVM for Zen 4) fold even the select chain into a jump table
+    on the layer byte: an indirect branch per row (~6 ns, mispredicted on mixed layers) and
+    no vectorising. Masks leave nothing to fold: ~0.06 ns a row there."""
+    return (np.uint8(np.uint8(lay == 0) * v0) | np.uint8(np.uint8(lay == 1) * v1)
+            | np.uint8(np.uint8(lay == 2) * v2) | np.uint8(np.uint8(lay == 3) * v3)
+            | np.uint8(np.uint8(lay > 3) * other))
 
 
 @kernel
