@@ -20,8 +20,8 @@ from typing import Dict, Iterable, Optional, Tuple
 import numpy as np
 
 from .delta import Delta, DeltaBatch, DeltaType
-from .signal import SIGNAL, Signal, put_signals
-from .store import EntryStore, PendingColumns
+from .signal import Signal
+from .store import EntryStore, PendingColumns, grow_column
 
 __all__ = ["PendingLog", "MISSING", "NOT_KEPT", "CONSOLIDATED"]
 
@@ -41,15 +41,6 @@ class _Missing:
 
 MISSING = _Missing()
 """Returned by :meth:`PendingLog.read` for a key with no pending delta (None means deleted)."""
-
-
-def _grow(a: np.ndarray, n: int) -> np.ndarray:
-    new = np.empty(n, a.dtype)
-    if a.dtype == SIGNAL:
-        put_signals(new, 0, a)
-    else:
-        new[: a.shape[0]] = a
-    return new
 
 
 class PendingLog:
@@ -100,7 +91,7 @@ class PendingLog:
         if need > self.kid.shape[0]:
             cap = max(need, 2 * self.kid.shape[0])
             for c in self.COLS:
-                setattr(self, c, _grow(getattr(self, c), cap))
+                setattr(self, c, grow_column(getattr(self, c), cap))
             self.kprev[self.n:] = NOT_KEPT
             self._views()
 

@@ -81,9 +81,13 @@ class TransitionCounts(NamedTuple):
     pruned: int
 
 
-def _grow(arr: np.ndarray, n: int, fill=None) -> np.ndarray:
+def grow_column(arr: np.ndarray, n: int, fill=None) -> np.ndarray:
+    """A new array of ``n`` rows: ``arr``'s rows first (SIGNAL rows through
+    :func:`put_signals`), then ``fill`` (None: left uninitialised)."""
     new = np.empty((n,) + arr.shape[1:], dtype=arr.dtype)
-    if arr.dtype == SIGNAL:
+    # ``names`` first: comparing a plain dtype with the structured SIGNAL costs ~0.4 us,
+    # a quarter of growing a small column
+    if arr.dtype.names is not None and arr.dtype == SIGNAL:
         put_signals(new, 0, arr)
     else:
         new[: arr.shape[0]] = arr
@@ -185,9 +189,9 @@ class EntryStore:
         if need <= cap:
             return
         n = max(need, cap * 2)
-        self.layer = _grow(self.layer, n, FREE)
+        self.layer = grow_column(self.layer, n, FREE)
         for name in ("kid", "pol", "mag", "count", "ts", "voff", "vlen", "free_stack"):
-            setattr(self, name, _grow(getattr(self, name), n))
+            setattr(self, name, grow_column(getattr(self, name), n))
 
     def ensure_keys(self, n_keys: int) -> None:
         """Grow the per-key arrays (``slot``, ``hotv``; at least doubling) to hold
@@ -196,8 +200,8 @@ class EntryStore:
         if n_keys <= cap:
             return
         n = max(n_keys, cap * 2)
-        self.slot = _grow(self.slot, n, -1)
-        self.hotv = _grow(self.hotv, n, -1)
+        self.slot = grow_column(self.slot, n, -1)
+        self.hotv = grow_column(self.hotv, n, -1)
         self.hotv_mv = memoryview(self.hotv)
 
     def ensure_values(self, extra: int) -> None:
@@ -207,7 +211,7 @@ class EntryStore:
         cap = self.vals.shape[0]
         if need <= cap:
             return
-        self._set_vals(_grow(self.vals[: self.vend], max(need, cap + cap // 2)))
+        self._set_vals(grow_column(self.vals[: self.vend], max(need, cap + cap // 2)))
         ro = self.vals_ro
         for obj, attr, o, n in self._clients:
             if isinstance(obj, dict):  # an operation record's arguments
@@ -343,7 +347,7 @@ class EntryStore:
             self.mark_all_due()
             return
         if n > self.due_buf.shape[0]:
-            self.due_buf = _grow(self.due_buf[: self.n_due], max(n, 2 * self.due_buf.shape[0]))
+            self.due_buf = grow_column(self.due_buf[: self.n_due], max(n, 2 * self.due_buf.shape[0]))
         self.due_buf[self.n_due:n] = rows
         self.n_due = n
 
