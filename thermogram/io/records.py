@@ -63,8 +63,15 @@ def read_int_field(r: Reader) -> int:
     return r.i64()
 
 
+_LINKED = b"\x01" + u64(64)  # opt_lp's head for a 64-byte field: every linked record's prev_hash
+
+
 def _opt_hash(prev_hash: Any) -> bytes:
     """``prev_hash`` as an optional length-prefixed field."""
+    if type(prev_hash) is str:
+        b = prev_hash.encode()
+        if len(b) == 64:  # a hex digest: opt_lp's bytes without its two calls
+            return _LINKED + b
     return opt_lp(None if prev_hash is None else str(prev_hash).encode())
 
 
