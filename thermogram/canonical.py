@@ -50,38 +50,79 @@ def encode_value(v: Any) -> bytes:
     """Deterministic encoding of None, bool, int, float (IEEE double), str, bytes,
     list/tuple, dict (str keys, sorted) and numpy arrays (dtype descr, shape, raw
     bytes; 0-d arrays keep their shape)."""
-    t = type(v)
-    if t is dict and not v:  # most operations' arguments
+    if type(v) is dict and not v:  # most operations' arguments
         return _EMPTY_DICT
-    if t is int:
-        return bytes([_INT]) + lp(str(v).encode())
+    out: list = []
+    _encode_into(v, out)
+    return b"".join(out)
+
+
+_B_NONE, _B_FALSE, _B_TRUE, _B_INT, _B_STR, _B_BYTES, _B_LIST, _B_DICT, _B_ARRAY, _B_FLOAT = (
+    bytes([t]) for t in range(10))
+_pack_u64 = _U64.pack
+_pack_f64 = struct.Struct("<d").pack
+
+
+def _encode_into(v: Any, out: list) -> None:
+    """Append the parts of ``encode_value(v)`` to ``out`` (joined once by the caller).
+
+    The exact built-in types come first, tested with ``type(v) is``; everything else
+    (bool, numpy scalars, subclasses, arrays) takes the ``isinstance`` chain after them.
+    Either way the bytes are those of the layout in the module docs (a configuration's
+    dict of dicts and lists encodes in a quarter of the time one call per value took)."""
+    t = type(v)
     if t is str:
-        return bytes([_STR]) + lp(v.encode("utf-8", "surrogatepass"))
-    if v is None:
-        return bytes([_NONE])
-    if v is True or v is False:
-        return bytes([_TRUE if v else _FALSE])
-    if isinstance(v, (int, np.integer)):
-        iv = int(v)
-        return bytes([_INT]) + lp(str(iv).encode())
-    if isinstance(v, (float, np.floating)):
-        return bytes([_FLOAT]) + struct.pack("<d", float(v))
-    if isinstance(v, str):
-        return bytes([_STR]) + lp(v.encode("utf-8", "surrogatepass"))
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return bytes([_BYTES]) + lp(bytes(v))
-    if isinstance(v, (list, tuple)):
-        return bytes([_LIST]) + u64(len(v)) + b"".join(encode_value(x) for x in v)
-    if isinstance(v, dict):
-        items = sorted(v.items())
-        return bytes([_DICT]) + u64(len(items)) + b"".join(
-            lp(k.encode()) + encode_value(x) for k, x in items)
-    if isinstance(v, np.ndarray):
+        b = v.encode("utf-8", "surrogatepass")
+        out += (_B_STR, _pack_u64(len(b)), b)
+    elif t is int:
+        b = str(v).encode()
+        out += (_B_INT, _pack_u64(len(b)), b)
+    elif t is list or t is tuple:
+        out += (_B_LIST, _pack_u64(len(v)))
+        for x in v:
+            _encode_into(x, out)
+    elif t is dict:
+        _encode_dict(v, out)
+    elif v is None:
+        out.append(_B_NONE)
+    elif v is True or v is False:
+        out.append(_B_TRUE if v else _B_FALSE)
+    elif isinstance(v, (int, np.integer)):
+        b = str(int(v)).encode()
+        out += (_B_INT, _pack_u64(len(b)), b)
+    elif isinstance(v, (float, np.floating)):
+        out += (_B_FLOAT, _pack_f64(float(v)))
+    elif isinstance(v, str):
+        b = v.encode("utf-8", "surrogatepass")
+        out += (_B_STR, _pack_u64(len(b)), b)
+    elif isinstance(v, (bytes, bytearray, memoryview)):
+        b = bytes(v)
+        out += (_B_BYTES, _pack_u64(len(b)), b)
+    elif isinstance(v, (list, tuple)):
+        out += (_B_LIST, _pack_u64(len(v)))
+        for x in v:
+            _encode_into(x, out)
+    elif isinstance(v, dict):
+        _encode_dict(v, out)
+    elif isinstance(v, np.ndarray):
         a = v if v.flags.c_contiguous else v.copy(order="C")
         descr = repr(a.dtype.descr if a.dtype.fields else a.dtype.str).encode()
-        return (bytes([_ARRAY]) + lp(descr) + u64(a.ndim) + b"".join(u64(s) for s in a.shape)
-                + lp(a.tobytes()))
-    raise TypeError(f"cannot canonically encode {type(v).__name__}")
+        raw = a.tobytes()
+        out += (_B_ARRAY, _pack_u64(len(descr)), descr, _pack_u64(a.ndim))
+        out += [_pack_u64(n) for n in a.shape]
+        out += (_pack_u64(len(raw)), raw)
+    else:
+        raise TypeError(f"cannot canonically encode {type(v).__name__}")
+
+
+def _encode_dict(v: dict, out: list) -> None:
+    """A dict's parts: tag, count, then each (key, value) in sorted key order."""
+    items = sorted(v.items())
+    out += (_B_DICT, _pack_u64(len(items)))
+    for k, x in items:
+        kb = k.encode()
+        out += (_pack_u64(len(kb)), kb)
+        _encode_into(x, out)
 
 
 _unpack_u64 = _U64.unpack_from
