@@ -4,19 +4,15 @@ that the key table's remembered pairs stay right. (A state the records do not ma
 caught by the replay itself: tests/test_integrity_trust.py and test_integrity_replay.py.)"""
 import pytest
 
-from conftest import StepClock
-from thermogram import ChainError, ConsolidationPolicy, Signal, Thermogram, signal_vector
+from test_integrity_trust import KEY, capsule as settled_capsule
+from thermogram import ChainError, Signal, Thermogram, signal_vector
 from thermogram.core import capsule_parts, replay_capsule
 from thermogram.keytable import KeyTable
 
-KEY = b"integrity-secret-of-32-bytes-000"
-
 
 def capsule():
-    t = Thermogram("paths", policy=ConsolidationPolicy.manual_only(), clock=StepClock())
-    for i in range(4):
-        t.write(f"k{i}", signal_vector([(1, 10 + i), (1, 20 + i)]), Signal.positive(100 + i))
-    t.consolidate()
+    """Four consolidated entries (tests/test_integrity_trust.py) and one pending update."""
+    t = settled_capsule()
     t.write("k1", signal_vector([(-1, 7)]), Signal.positive(90))
     return t
 
