@@ -88,8 +88,7 @@ def _encode_into(v: Any, out: list) -> None:
     elif v is True or v is False:
         out.append(_B_TRUE if v else _B_FALSE)
     elif isinstance(v, (int, np.integer)):
-        b = str(int(v)).encode()
-        out += (_B_INT, _pack_u64(len(b)), b)
+        _encode_into(int(v), out)
     elif isinstance(v, (float, np.floating)):
         out += (_B_FLOAT, _pack_f64(float(v)))
     elif isinstance(v, str):
@@ -99,9 +98,7 @@ def _encode_into(v: Any, out: list) -> None:
         b = bytes(v)
         out += (_B_BYTES, _pack_u64(len(b)), b)
     elif isinstance(v, (list, tuple)):
-        out += (_B_LIST, _pack_u64(len(v)))
-        for x in v:
-            _encode_into(x, out)
+        _encode_into(list(v), out)
     elif isinstance(v, dict):
         _encode_dict(v, out)
     elif isinstance(v, np.ndarray):
