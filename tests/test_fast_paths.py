@@ -12,7 +12,7 @@ import pytest
 
 from thermogram import Delta, DeltaBatch, Signal, Thermogram
 from thermogram.consolidation import ConsolidationPolicy
-from thermogram.errors import ReadOnlyError, ValidationError
+from thermogram.errors import ValidationError
 from thermogram.io import records
 from thermogram.signal import SIGNAL
 from thermogram.thermal import ThermalState
@@ -67,54 +67,6 @@ def test_reads_survive_arena_growth():
     assert same(first, sv((1, 1)))
     for i in (1, 499, 2999):
         assert same(t.read(f"k{i}"), sv((1, i % 256), (-1, 5)))
-
-
-def test_bound_read_answers_as_the_method_and_errors_alike():
-    t = manual()
-    t.write("a", sv((1, 10)))
-    t.consolidate()
-    bound, method = t.read, Thermogram.read.__get__(t)
-    assert bound is not method and bound.__name__ == "read" and bound.__doc__ == Thermogram.read.__doc__
-    for key in ("a", "a", "missing", "missing", ""):
-        b, m = bound(key), method(key)
-        assert (b is None and m is None) or same(b, m)
-    for bad in ([1], {"k": 1}, 3, None, b"a"):  # unhashable or not a str: the same ValidationError
-        with pytest.raises(ValidationError):
-            bound(bad)
-        with pytest.raises(ValidationError):
-            method(bad)
-
-
-def test_bound_read_leaves_no_reference_cycle():
-    import gc
-    import weakref
-
-    gc.disable()
-    try:
-        t = manual()
-        t.write("a", sv((1, 10)))
-        t.consolidate()
-        read = t.read
-        assert same(read("a"), sv((1, 10)))
-        alive = weakref.ref(t)
-        del t
-        assert alive() is None  # freed by reference counting alone
-        assert same(read("a"), sv((1, 10)))  # a key it cached still answers
-        with pytest.raises(ReadOnlyError):
-            read("never-read")
-    finally:
-        gc.enable()
-
-
-def test_a_subclass_read_is_not_shadowed():
-    class Logged(Thermogram):
-        def read(self, key):
-            self.seen = key
-            return super().read(key)
-
-    t = Logged("sub", policy=ConsolidationPolicy.manual_only())
-    t.write("a", sv((1, 4)))
-    assert same(t.read("a"), sv((1, 4))) and t.seen == "a"
 
 
 def test_pending_row_views_are_dropped_with_the_pending_log():

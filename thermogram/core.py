@@ -25,7 +25,6 @@ import hashlib
 import os
 import threading
 import time
-import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -187,8 +186,6 @@ class Thermogram:
         self._store = EntryStore()
         self._pending = PendingLog(self._store)
         self._read_cache = self._store.rc  # read's lock-free path (never replaced)
-        if type(self).read is Thermogram.read:  # a subclass's own read is left alone
-            self.read = _bound_reader(self)
         self._chain = HashChain()
         self.total_deltas = 0
         self.total_consolidations = 0
@@ -341,10 +338,7 @@ class Thermogram:
         try:
             return self._read_cache[key]
         except (KeyError, TypeError):  # not read since it last changed; or unhashable
-            return self._read_slow(key)
-
-    def _read_slow(self, key: Any) -> Optional[np.ndarray]:
-        """:meth:`read` of a key that is not in the read cache (or not hashable)."""
+            pass
         if type(key) is not str:
             validate_key(key, allow_empty=True)
         lk = self._lock
@@ -1384,9 +1378,7 @@ LOCK_FREE_SAFE: Dict[str, str] = {
     "now": "calls the clock; touches no state",
     "read": ("a key read before and unchanged since is one dict lookup (atomic) in the read "
              "cache, which only the lock's holder changes, dropping a key before any change to "
-             "its read result is released (EntryStore.rc); any other read holds the lock "
-             "(_read_slow). Each capsule's own ``read`` is that path bound as a plain function "
-             "(_bound_reader)"),
+             "its read result is released (EntryStore.rc); any other read holds the lock"),
     "read_f32": "calls read()",
     "to_pandas": "calls thermogram.arrow.to_arrow, which reads under the lock",
     "__iter__": "iterates a snapshot taken by keys(), which holds the lock",
@@ -1435,31 +1427,6 @@ def _frozen(a: Any) -> Any:
         a = a.copy()
         a.flags.writeable = False
     return a
-
-
-def _bound_reader(t: Thermogram) -> Callable[[Any], Optional[np.ndarray]]:
-    """``t.read`` as a plain function over ``t``'s read cache: a hit costs one function call
-    and one dict lookup, without the bound-method call and the attribute read of
-    :meth:`Thermogram.read` (about a quarter of a hot read). It holds ``t`` weakly (no
-    reference cycle: a capsule is still freed as soon as its last reference goes)."""
-    cache = t._read_cache
-    ref = weakref.ref(t)
-    slow = Thermogram._read_slow
-
-    def read(key: str) -> Optional[np.ndarray]:
-        try:
-            return cache[key]
-        except (KeyError, TypeError):  # not read since it last changed; or unhashable
-            owner = ref()
-            if owner is None:
-                raise ReadOnlyError("this read was bound to a capsule that no longer exists") from None
-            return slow(owner, key)
-
-    read.__name__ = "read"
-    read.__qualname__ = "Thermogram.read"
-    read.__doc__ = Thermogram.read.__doc__
-    read.__wrapped__ = Thermogram.read
-    return read
 
 
 def _own_delta(d: Delta) -> Delta:
