@@ -10,7 +10,7 @@ any Python implementation of those calls pays, so that a ratio can be read again
 - numba's dispatch of ``consolidate_pending``'s argument list to a kernel that does
   nothing, and the kernel itself on 10 pending deltas (the fixed cost of a consolidation's
   one kernel call);
-- the whole ``apply_delta`` and ``consolidate`` (10 pending) on warm capsules.
+- a whole ``apply_delta`` on a warm capsule.
 
 Pass a ``live_K.md`` written by ``../shared/peer/compare.sh`` to print the crate's rows
 of the same run beside them.
@@ -23,6 +23,7 @@ import hashlib
 import os
 import statistics
 import sys
+import time
 import timeit
 
 import numpy as np
@@ -62,6 +63,19 @@ def _plain(d):
         except KeyError:
             return None
     return get
+
+
+def per_call(fn, arg_tuples):
+    """(median, min) ns of ``fn(*a)`` over ``arg_tuples``, one call per tuple (for calls
+    that change their arguments, so each needs its own)."""
+    fn(*arg_tuples[0])
+    times = []
+    clock = time.perf_counter_ns
+    for a in arg_tuples[1:]:
+        t0 = clock()
+        fn(*a)
+        times.append(clock() - t0)
+    return statistics.median(times), min(times)
 
 
 def _noop_kernel(n_args):
@@ -115,11 +129,10 @@ def main(argv):
     noop(*args)
     rows.append((f"numba dispatch of consolidate_pending's {len(args)} arguments to a no-op kernel",
                  ns("f(*a)", {"f": noop, "a": args})))
-    fresh = [tuple(x.copy() if isinstance(x, np.ndarray) else x for x in args) for _ in range(3000)]
-    it = iter(fresh)
-    kernel = _store._kf.consolidate_pending
-    rows.append(("consolidate_pending kernel, 10 pending (on copies)",
-                 ns("f(*next(it))", {"f": kernel, "it": it, "next": next}, repeat=5, min_time=0.002)))
+    rows.append(("consolidate_pending kernel, 10 pending (each call on fresh copies: cold caches)",
+                 per_call(_store._kf.consolidate_pending,
+                          [tuple(x.copy() if isinstance(x, np.ndarray) else x for x in args)
+                           for _ in range(2000)])))
 
     vals = signal_vector([(1, 10)] * 8)
     cap = Thermogram("floors", policy=ConsolidationPolicy.manual_only())
@@ -127,15 +140,6 @@ def main(argv):
     rows.append(("apply_delta, warm capsule (1,000 keys)",
                  ns("f(next(it))", {"f": cap.apply_delta, "it": deltas, "next": next}, repeat=7, min_time=0.05)))
 
-    def small_cycle():
-        for i in range(10):
-            cap.apply_delta(Delta.update(f"k{i}", vals, "s"))
-        cap.consolidate()
-    cap.consolidate()
-    small = ns("f()", {"f": small_cycle}, repeat=7)
-    loop = ns("[f(f'k{i}', v, 's') for i in range(10)]", {"f": Delta.update, "v": vals}, repeat=7)
-    rows.append(("10 x (Delta.update + apply_delta) + consolidate, minus the 10 updates' construction",
-                 (small[0] - loop[0], small[1] - loop[1])))
 
     print(f"{'what':<88} {'median':>9} {'min':>9}")
     for label, (med, lo) in rows:
